@@ -1,0 +1,114 @@
+// Package config owns gatehouse's configuration: one struct, its defaults, loading from the
+// environment, an optional YAML or TOML file and .env files, and validation with errors that name the
+// key. Nothing else in the program reads the environment.
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Environments.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
+
+// Config is every setting of a gatehouse process. The zero-configuration default (Default) starts a
+// working server on :8080 with SQLite in ./data and the in-memory ephemeral store.
+type Config struct {
+	Env       string // GATEHOUSE_ENV: development | production
+	PublicURL string // GATEHOUSE_PUBLIC_URL: external base URL; also the token issuer
+	DataDir   string // GATEHOUSE_DATA_DIR: SQLite file and generated files of the embedded default
+
+	HTTP     HTTP
+	Database Database
+	Redis    Redis
+	SMTP     SMTP
+	Log      Log
+	Sentry   Sentry
+	Jobs     Jobs
+	Metrics  Metrics
+}
+
+// HTTP configures the listener and the HTTP layer.
+type HTTP struct {
+	Addr              string        // GATEHOUSE_HTTP_ADDR
+	ReadHeaderTimeout time.Duration // GATEHOUSE_HTTP_READ_HEADER_TIMEOUT
+	ReadTimeout       time.Duration // GATEHOUSE_HTTP_READ_TIMEOUT
+	WriteTimeout      time.Duration // GATEHOUSE_HTTP_WRITE_TIMEOUT
+	IdleTimeout       time.Duration // GATEHOUSE_HTTP_IDLE_TIMEOUT
+	MaxBodyBytes      int64         // GATEHOUSE_HTTP_MAX_BODY_BYTES (default 64 KiB)
+	// ShutdownDelay is how long readiness reports 503 before the listener closes, so load balancers
+	// stop sending new requests first.
+	ShutdownDelay time.Duration // GATEHOUSE_HTTP_SHUTDOWN_DELAY
+	// ShutdownTimeout bounds how long in-flight requests may take to finish after the listener closes.
+	ShutdownTimeout time.Duration // GATEHOUSE_HTTP_SHUTDOWN_TIMEOUT
+	// TrustedProxies are the peers whose X-Forwarded-For / X-Forwarded-Proto / Forwarded headers are
+	// believed.
+	TrustedProxies []netip.Prefix // GATEHOUSE_HTTP_TRUSTED_PROXIES (comma-separated CIDRs or IPs)
+	CORSOrigins    []string       // GATEHOUSE_HTTP_CORS_ORIGINS (comma-separated origins)
+	TLSCertFile    string         // GATEHOUSE_HTTP_TLS_CERT_FILE (serve HTTPS directly when both set)
+	TLSKeyFile     string         // GATEHOUSE_HTTP_TLS_KEY_FILE
+}
+
+// Database configures the records store. An empty URL or sqlite://path selects SQLite; postgres://
+// or postgresql:// selects PostgreSQL.
+type Database struct {
+	URL              string        // GATEHOUSE_DATABASE_URL (or DATABASE_URL)
+	MaxConns         int32         // GATEHOUSE_DATABASE_MAX_CONNS (PostgreSQL pool size)
+	MinConns         int32         // GATEHOUSE_DATABASE_MIN_CONNS
+	MaxConnIdleTime  time.Duration // GATEHOUSE_DATABASE_MAX_CONN_IDLE_TIME
+	MaxConnLifetime  time.Duration // GATEHOUSE_DATABASE_MAX_CONN_LIFETIME
+	ConnectTimeout   time.Duration // GATEHOUSE_DATABASE_CONNECT_TIMEOUT
+	StatementTimeout time.Duration // GATEHOUSE_DATABASE_STATEMENT_TIMEOUT
+	BusyTimeout      time.Duration // GATEHOUSE_DATABASE_BUSY_TIMEOUT (SQLite)
+	AutoMigrate      bool          // GATEHOUSE_DATABASE_AUTO_MIGRATE: apply migrations on serve
+}
+
+// Redis configures the ephemeral store. Empty URL selects the in-memory store.
+type Redis struct {
+	URL       string // GATEHOUSE_REDIS_URL (or REDIS_URL): redis://, rediss://, redis-sentinel://, redis-cluster://
+	KeyPrefix string // GATEHOUSE_REDIS_KEY_PREFIX
+}
+
+// SMTP configures outgoing email. Empty URL selects the dev outbox (development only).
+type SMTP struct {
+	URL  string // GATEHOUSE_SMTP_URL: smtp://user:pass@host:port (STARTTLS) or smtps://
+	From string // GATEHOUSE_SMTP_FROM
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string // GATEHOUSE_LOG_LEVEL: debug | info | warn | error
+	Format string // GATEHOUSE_LOG_FORMAT: json | text (default: json in production, text in development)
+	// File, when set, sends logs to a file with rotation instead of stdout.
+	File       string // GATEHOUSE_LOG_FILE
+	MaxSizeMB  int    // GATEHOUSE_LOG_FILE_MAX_SIZE_MB
+	MaxAgeDays int    // GATEHOUSE_LOG_FILE_MAX_AGE_DAYS
+	MaxBackups int    // GATEHOUSE_LOG_FILE_MAX_BACKUPS
+	Compress   bool   // GATEHOUSE_LOG_FILE_COMPRESS
+}
+
+// Sentry configures error reporting.
+type Sentry struct {
+	DSN              string  // SENTRY_DSN
+	Environment      string  // GATEHOUSE_SENTRY_ENVIRONMENT (default: Env)
+	TracesSampleRate float64 // GATEHOUSE_SENTRY_TRACES_SAMPLE_RATE
+}
+
+// Jobs configures the durable job queue workers.
+type Jobs struct {
+	Workers      int           // GATEHOUSE_JOBS_WORKERS: concurrent jobs per node
+	MaxAttempts  int           // GATEHOUSE_JOBS_MAX_ATTEMPTS before a job is kept as failed
+	PollInterval time.Duration // GATEHOUSE_JOBS_POLL_INTERVAL
+}
+
+// Metrics configures the /metrics endpoint.
+type Metrics struct {
+	Enabled bool   // GATEHOUSE_METRICS_ENABLED
+	Token   string // GATEHOUSE_METRICS_TOKEN: when set, /metrics requires "Authorization: Bearer <token>"
+}
+
+// Production reports whether the process runs in the production environment.
+func (c *Config) Production() bool { return c.Env == EnvProduction }
