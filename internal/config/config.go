@@ -5,6 +5,9 @@ package config
 
 import (
 	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -29,6 +32,12 @@ type Config struct {
 	Sentry   Sentry
 	Jobs     Jobs
 	Metrics  Metrics
+
+	// sources records where Load found each key's value (keyed by the key's variable name); nil for
+	// a Config built by hand. It only improves messages and Describe.
+	sources map[string]source
+	// warnings are findings of Load that do not stop the process (see Warnings).
+	warnings []string
 }
 
 // HTTP configures the listener and the HTTP layer.
@@ -110,5 +119,61 @@ type Metrics struct {
 	Token   string // GATEHOUSE_METRICS_TOKEN: when set, /metrics requires "Authorization: Bearer <token>"
 }
 
+// Backends and mail senders reported by DatabaseBackend and MailSender. The database names equal
+// records.BackendSQLite and records.BackendPostgres.
+const (
+	BackendSQLite   = "sqlite"
+	BackendPostgres = "postgres"
+
+	MailSMTP      = "smtp"
+	MailDevOutbox = "dev-outbox"
+)
+
 // Production reports whether the process runs in the production environment.
 func (c *Config) Production() bool { return c.Env == EnvProduction }
+
+// DatabaseBackend is BackendPostgres when the database URL is a postgres:// or postgresql:// URL, and
+// BackendSQLite otherwise (empty URL or sqlite://path).
+func (c *Config) DatabaseBackend() string {
+	scheme, _, _ := strings.Cut(c.Database.URL, "://")
+	switch strings.ToLower(scheme) {
+	case "postgres", "postgresql":
+		return BackendPostgres
+	}
+	return BackendSQLite
+}
+
+// SQLitePath is the SQLite database file: the path of a sqlite:// URL, or gatehouse.db in DataDir
+// when the URL is empty. It is empty when the backend is PostgreSQL.
+func (c *Config) SQLitePath() string {
+	if c.Database.URL == "" {
+		return filepath.Join(c.DataDir, "gatehouse.db")
+	}
+	if path, ok := sqlitePath(c.Database.URL); ok {
+		return path
+	}
+	return ""
+}
+
+// MailSender is MailSMTP when an SMTP URL is configured and MailDevOutbox otherwise. Validate refuses
+// the dev outbox in production.
+func (c *Config) MailSender() string {
+	if c.SMTP.URL != "" {
+		return MailSMTP
+	}
+	return MailDevOutbox
+}
+
+// SentryEnvironment is the environment name reported to Sentry: Sentry.Environment, or Env when
+// that is empty.
+func (c *Config) SentryEnvironment() string {
+	if c.Sentry.Environment != "" {
+		return c.Sentry.Environment
+	}
+	return c.Env
+}
+
+// Warnings are findings of Load that do not stop the process, such as .env files ignored in
+// production or GATEHOUSE_* variables that name no setting. Callers log them at start-up; doctor
+// prints them.
+func (c *Config) Warnings() []string { return slices.Clone(c.warnings) }

@@ -1,0 +1,502 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// key is one setting. The table of keys (keyTable) is the single description of the configuration:
+// it drives the defaults, loading from every source, validation messages, Describe, Keys and the
+// reference table in docs/configuration.md.
+type key struct {
+	env     string   // GATEHOUSE_HTTP_ADDR: the name used in messages
+	aliases []string // other variables, weaker than env (DATABASE_URL)
+	file    string   // http.addr: the key in a YAML or TOML file
+	def     string   // default, parsed by set like any other value
+	prodDef string   // default in production when different from def
+	defDoc  string   // documented default when def alone would mislead
+	doc     string   // what the setting does
+	accepts string   // accepted values, for the documentation
+	secret  bool     // never printed; also read from <env>_FILE
+	list    bool     // comma-separated in variables, a list in files
+
+	set    func(c *Config, v string) error // parse v and assign it
+	get    func(c *Config) string          // the value in the form set accepts
+	check  func(c *Config) error           // semantic validation, nil when anything parsed is fine
+	redact func(v string) string           // masks a secret value for display (secret keys only)
+}
+
+// section is the heading a key is documented under: the first part of its file key.
+func (k *key) section() string {
+	if s, _, ok := strings.Cut(k.file, "."); ok {
+		return s
+	}
+	return ""
+}
+
+// defaultText is the default as the documentation shows it.
+func (k *key) defaultText() string {
+	switch {
+	case k.defDoc != "":
+		return k.defDoc
+	case k.prodDef != "":
+		return fmt.Sprintf("%s (development), %s (production)", k.def, k.prodDef)
+	}
+	return k.def
+}
+
+// binding is the set/get pair for one field of Config.
+type binding struct {
+	set func(c *Config, v string) error
+	get func(c *Config) string
+}
+
+func stringVar(f func(*Config) *string) binding {
+	return binding{
+		set: func(c *Config, v string) error { *f(c) = v; return nil },
+		get: func(c *Config) string { return *f(c) },
+	}
+}
+
+func lowerVar(f func(*Config) *string) binding {
+	return binding{
+		set: func(c *Config, v string) error { *f(c) = strings.ToLower(v); return nil },
+		get: func(c *Config) string { return *f(c) },
+	}
+}
+
+func boolVar(f func(*Config) *bool) binding {
+	return binding{
+		set: func(c *Config, v string) error {
+			b, err := parseBool(v)
+			if err != nil {
+				return err
+			}
+			*f(c) = b
+			return nil
+		},
+		get: func(c *Config) string { return fmt.Sprint(*f(c)) },
+	}
+}
+
+func durationVar(f func(*Config) *time.Duration, example string) binding {
+	return binding{
+		set: func(c *Config, v string) error {
+			d, err := parseDuration(v, example)
+			if err != nil {
+				return err
+			}
+			*f(c) = d
+			return nil
+		},
+		get: func(c *Config) string { return formatDuration(*f(c)) },
+	}
+}
+
+func intVar[T int | int32 | int64](f func(*Config) *T) binding {
+	return binding{
+		set: func(c *Config, v string) error {
+			n, err := parseInt[T](v)
+			if err != nil {
+				return err
+			}
+			*f(c) = n
+			return nil
+		},
+		get: func(c *Config) string { return fmt.Sprint(*f(c)) },
+	}
+}
+
+func floatVar(f func(*Config) *float64) binding {
+	return binding{
+		set: func(c *Config, v string) error {
+			x, err := parseFloat(v)
+			if err != nil {
+				return err
+			}
+			*f(c) = x
+			return nil
+		},
+		get: func(c *Config) string { return fmt.Sprint(*f(c)) },
+	}
+}
+
+func prefixesVar(f func(*Config) *[]netip.Prefix) binding {
+	return binding{
+		set: func(c *Config, v string) error {
+			p, err := parsePrefixes(v)
+			if err != nil {
+				return err
+			}
+			*f(c) = p
+			return nil
+		},
+		get: func(c *Config) string { return formatPrefixes(*f(c)) },
+	}
+}
+
+func originsVar(f func(*Config) *[]string) binding {
+	return binding{
+		set: func(c *Config, v string) error {
+			o, err := parseOrigins(v)
+			if err != nil {
+				return err
+			}
+			*f(c) = o
+			return nil
+		},
+		get: func(c *Config) string { return strings.Join(*f(c), ",") },
+	}
+}
+
+// with attaches a binding to a key.
+func (k key) with(b binding) key {
+	k.set, k.get = b.set, b.get
+	return k
+}
+
+// keyTable lists every setting, in the order of the documentation.
+var keyTable = []key{
+	// General.
+	key{
+		env: "GATEHOUSE_ENV", file: "env", def: EnvDevelopment,
+		doc:     "Deployment environment. Production refuses development conveniences (dev outbox, `.env` files, `*` CORS origin, plain-HTTP public URL) and logs JSON.",
+		accepts: "`development`, `production`",
+		check:   func(c *Config) error { return checkOneOf(c.Env, EnvDevelopment, EnvProduction) },
+	}.with(lowerVar(func(c *Config) *string { return &c.Env })),
+	key{
+		env: "GATEHOUSE_PUBLIC_URL", file: "public_url", def: "http://localhost:8080",
+		doc:     "External base URL of this service as clients see it: links in emails, token issuer, redirect checks.",
+		accepts: "absolute `http://` or `https://` URL without query or fragment; a trailing `/` is dropped; `https://` in production unless the host is localhost",
+		check:   checkPublicURL,
+	}.with(binding{
+		set: func(c *Config, v string) error { c.PublicURL = trimTrailingSlash(v); return nil },
+		get: func(c *Config) string { return c.PublicURL },
+	}),
+	key{
+		env: "GATEHOUSE_DATA_DIR", file: "data_dir", def: "./data",
+		doc:     "Directory of the embedded default's SQLite file and generated files. Relative paths are relative to the working directory.",
+		accepts: "a directory path",
+		check:   func(c *Config) error { return checkNotEmpty(c.DataDir) },
+	}.with(stringVar(func(c *Config) *string { return &c.DataDir })),
+
+	// HTTP.
+	key{
+		env: "GATEHOUSE_HTTP_ADDR", file: "http.addr", def: ":8080",
+		doc:     "Listen address.",
+		accepts: "`host:port` or `:port` (port 0 picks a free port)",
+		check:   func(c *Config) error { return checkListenAddr(c.HTTP.Addr) },
+	}.with(stringVar(func(c *Config) *string { return &c.HTTP.Addr })),
+	key{
+		env: "GATEHOUSE_HTTP_READ_HEADER_TIMEOUT", file: "http.read_header_timeout", def: "5s",
+		doc:     "Time allowed to read a request's headers (guards against slow-loris clients).",
+		accepts: "duration > 0",
+		check:   func(c *Config) error { return checkDurationAbove(c.HTTP.ReadHeaderTimeout, 0) },
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.HTTP.ReadHeaderTimeout }, "5s")),
+	key{
+		env: "GATEHOUSE_HTTP_READ_TIMEOUT", file: "http.read_timeout", def: "15s",
+		doc:     "Time allowed to read a whole request, body included.",
+		accepts: "duration > 0",
+		check:   func(c *Config) error { return checkDurationAbove(c.HTTP.ReadTimeout, 0) },
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.HTTP.ReadTimeout }, "15s")),
+	key{
+		env: "GATEHOUSE_HTTP_WRITE_TIMEOUT", file: "http.write_timeout", def: "30s",
+		doc:     "Time allowed from the end of the request headers to the end of the response.",
+		accepts: "duration > 0",
+		check:   func(c *Config) error { return checkDurationAbove(c.HTTP.WriteTimeout, 0) },
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.HTTP.WriteTimeout }, "30s")),
+	key{
+		env: "GATEHOUSE_HTTP_IDLE_TIMEOUT", file: "http.idle_timeout", def: "2m",
+		doc:     "How long an idle keep-alive connection stays open.",
+		accepts: "duration > 0",
+		check:   func(c *Config) error { return checkDurationAbove(c.HTTP.IdleTimeout, 0) },
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout }, "2m")),
+	key{
+		env: "GATEHOUSE_HTTP_MAX_BODY_BYTES", file: "http.max_body_bytes", def: "65536",
+		doc:     "Largest request body accepted; larger bodies get 413.",
+		accepts: "whole number of bytes, 1024 to 104857600",
+		check:   func(c *Config) error { return checkRange(c.HTTP.MaxBodyBytes, 1024, 100<<20) },
+	}.with(intVar(func(c *Config) *int64 { return &c.HTTP.MaxBodyBytes })),
+	key{
+		env: "GATEHOUSE_HTTP_SHUTDOWN_DELAY", file: "http.shutdown_delay", def: "0s", prodDef: "5s",
+		doc:     "On SIGTERM/SIGINT, how long readiness answers 503 before the listener closes, so load balancers stop sending new requests first.",
+		accepts: "duration from 0s to 10m",
+		check: func(c *Config) error {
+			return checkDurationBetween(c.HTTP.ShutdownDelay, 0, 10*time.Minute)
+		},
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.HTTP.ShutdownDelay }, "5s")),
+	key{
+		env: "GATEHOUSE_HTTP_SHUTDOWN_TIMEOUT", file: "http.shutdown_timeout", def: "20s",
+		doc:     "After the listener closes, how long in-flight requests may take to finish.",
+		accepts: "duration > 0",
+		check:   func(c *Config) error { return checkDurationAbove(c.HTTP.ShutdownTimeout, 0) },
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout }, "20s")),
+	key{
+		env: "GATEHOUSE_HTTP_TRUSTED_PROXIES", file: "http.trusted_proxies", def: "", list: true,
+		doc:     "Peers whose `X-Forwarded-For`, `X-Forwarded-Proto` and `Forwarded` headers are believed (load balancers, reverse proxies). Requests from other peers use the connection's address.",
+		accepts: "comma-separated CIDRs or IPs (`10.0.0.0/8,192.168.1.10,fd00::/8`); a plain IP means /32 or /128",
+		check:   func(c *Config) error { return checkPrefixes(c.HTTP.TrustedProxies) },
+	}.with(prefixesVar(func(c *Config) *[]netip.Prefix { return &c.HTTP.TrustedProxies })),
+	key{
+		env: "GATEHOUSE_HTTP_CORS_ORIGINS", file: "http.cors_origins", def: "", list: true,
+		doc:     "Browser origins allowed to call the API cross-origin. Empty allows none.",
+		accepts: "comma-separated origins `scheme://host[:port]` without path (`https://app.example.com`, `https://*.example.com`); `*` (any origin) only in development",
+		check:   checkCORSOrigins,
+	}.with(originsVar(func(c *Config) *[]string { return &c.HTTP.CORSOrigins })),
+	key{
+		env: "GATEHOUSE_HTTP_TLS_CERT_FILE", file: "http.tls_cert_file", def: "",
+		doc:     "PEM certificate chain; with the key file, gatehouse serves HTTPS itself instead of behind a TLS-terminating proxy.",
+		accepts: "file path; set together with `GATEHOUSE_HTTP_TLS_KEY_FILE`",
+		check: func(c *Config) error {
+			return checkBothOrNeither(c.HTTP.TLSCertFile, c.HTTP.TLSKeyFile, "GATEHOUSE_HTTP_TLS_KEY_FILE")
+		},
+	}.with(stringVar(func(c *Config) *string { return &c.HTTP.TLSCertFile })),
+	key{
+		env: "GATEHOUSE_HTTP_TLS_KEY_FILE", file: "http.tls_key_file", def: "",
+		doc:     "PEM private key of the TLS certificate.",
+		accepts: "file path; set together with `GATEHOUSE_HTTP_TLS_CERT_FILE`",
+		check: func(c *Config) error {
+			return checkBothOrNeither(c.HTTP.TLSKeyFile, c.HTTP.TLSCertFile, "GATEHOUSE_HTTP_TLS_CERT_FILE")
+		},
+	}.with(stringVar(func(c *Config) *string { return &c.HTTP.TLSKeyFile })),
+
+	// Database.
+	key{
+		env: "GATEHOUSE_DATABASE_URL", aliases: []string{"DATABASE_URL"}, file: "database.url", def: "",
+		defDoc:  "empty: SQLite at `GATEHOUSE_DATA_DIR/gatehouse.db`",
+		doc:     "Records store (accounts, sessions, audit, jobs). PostgreSQL for production; SQLite for one node.",
+		accepts: "`postgres://user:pass@host:5432/db?sslmode=…` or `postgresql://…`; `sqlite://path` (`sqlite:///abs/path.db` for an absolute path); empty",
+		secret:  true, redact: func(v string) string { return redactURL(v, false) },
+		check: func(c *Config) error { return checkDatabaseURL(c.Database.URL) },
+	}.with(stringVar(func(c *Config) *string { return &c.Database.URL })),
+	key{
+		env: "GATEHOUSE_DATABASE_MAX_CONNS", file: "database.max_conns", def: "10",
+		doc:     "PostgreSQL pool size per node. Keep nodes × max_conns below the server's `max_connections`.",
+		accepts: "whole number, 1 to 1000",
+		check:   func(c *Config) error { return checkRange(c.Database.MaxConns, 1, 1000) },
+	}.with(intVar(func(c *Config) *int32 { return &c.Database.MaxConns })),
+	key{
+		env: "GATEHOUSE_DATABASE_MIN_CONNS", file: "database.min_conns", def: "0",
+		doc:     "PostgreSQL connections kept open even when idle.",
+		accepts: "whole number, 0 to `GATEHOUSE_DATABASE_MAX_CONNS`",
+		check: func(c *Config) error {
+			if err := checkRange(c.Database.MinConns, 0, 1000); err != nil {
+				return err
+			}
+			if c.Database.MinConns > c.Database.MaxConns {
+				return fmt.Errorf("%d is more than GATEHOUSE_DATABASE_MAX_CONNS (%d)", c.Database.MinConns, c.Database.MaxConns)
+			}
+			return nil
+		},
+	}.with(intVar(func(c *Config) *int32 { return &c.Database.MinConns })),
+	key{
+		env: "GATEHOUSE_DATABASE_MAX_CONN_IDLE_TIME", file: "database.max_conn_idle_time", def: "5m",
+		doc:     "PostgreSQL connections idle longer than this are closed.",
+		accepts: "duration > 0",
+		check:   func(c *Config) error { return checkDurationAbove(c.Database.MaxConnIdleTime, 0) },
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Database.MaxConnIdleTime }, "5m")),
+	key{
+		env: "GATEHOUSE_DATABASE_MAX_CONN_LIFETIME", file: "database.max_conn_lifetime", def: "1h",
+		doc:     "PostgreSQL connections older than this are replaced (spreads load after a failover).",
+		accepts: "duration > 0",
+		check:   func(c *Config) error { return checkDurationAbove(c.Database.MaxConnLifetime, 0) },
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Database.MaxConnLifetime }, "1h")),
+	key{
+		env: "GATEHOUSE_DATABASE_CONNECT_TIMEOUT", file: "database.connect_timeout", def: "5s",
+		doc:     "Time allowed to open one PostgreSQL connection.",
+		accepts: "duration > 0",
+		check:   func(c *Config) error { return checkDurationAbove(c.Database.ConnectTimeout, 0) },
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Database.ConnectTimeout }, "5s")),
+	key{
+		env: "GATEHOUSE_DATABASE_STATEMENT_TIMEOUT", file: "database.statement_timeout", def: "10s",
+		doc:     "PostgreSQL `statement_timeout` of every connection; a runaway query is cancelled after it.",
+		accepts: "duration; `0s` disables",
+		check:   func(c *Config) error { return checkDurationAtLeast(c.Database.StatementTimeout, 0) },
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Database.StatementTimeout }, "10s")),
+	key{
+		env: "GATEHOUSE_DATABASE_BUSY_TIMEOUT", file: "database.busy_timeout", def: "5s",
+		doc:     "SQLite: how long a writer waits for the database lock before failing.",
+		accepts: "duration ≥ 0",
+		check:   func(c *Config) error { return checkDurationAtLeast(c.Database.BusyTimeout, 0) },
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Database.BusyTimeout }, "5s")),
+	key{
+		env: "GATEHOUSE_DATABASE_AUTO_MIGRATE", file: "database.auto_migrate", def: "true",
+		doc:     "Apply pending migrations when `serve` starts. Set to false to migrate as a separate step (`gatehouse migrate`).",
+		accepts: "boolean",
+	}.with(boolVar(func(c *Config) *bool { return &c.Database.AutoMigrate })),
+
+	// Redis.
+	key{
+		env: "GATEHOUSE_REDIS_URL", aliases: []string{"REDIS_URL"}, file: "redis.url", def: "",
+		defDoc:  "empty: in-memory store (one node only)",
+		doc:     "Ephemeral store (one-time codes, rate counters, revocations) shared by all nodes.",
+		accepts: "`redis://[user:pass@]host:port/db`, `rediss://…` (TLS), `redis-sentinel://…`, `redis-cluster://…`; empty",
+		secret:  true, redact: func(v string) string { return redactURL(v, false) },
+		check: func(c *Config) error { return checkRedisURL(c.Redis.URL) },
+	}.with(stringVar(func(c *Config) *string { return &c.Redis.URL })),
+	key{
+		env: "GATEHOUSE_REDIS_KEY_PREFIX", file: "redis.key_prefix", def: "gatehouse:",
+		doc:     "Prefix of every Redis key, so that several deployments can share one Redis.",
+		accepts: "text without spaces",
+		check:   func(c *Config) error { return checkNoSpace(c.Redis.KeyPrefix) },
+	}.with(stringVar(func(c *Config) *string { return &c.Redis.KeyPrefix })),
+
+	// SMTP.
+	key{
+		env: "GATEHOUSE_SMTP_URL", file: "smtp.url", def: "",
+		defDoc:  "empty: the dev outbox (development only)",
+		doc:     "Outgoing mail server. Required in production; in development an empty value writes mail to the dev outbox.",
+		accepts: "`smtp://user:pass@host:port` (STARTTLS, port 587 by default) or `smtps://…` (TLS, port 465 by default)",
+		secret:  true, redact: func(v string) string { return redactURL(v, false) },
+		check: checkSMTPURL,
+	}.with(stringVar(func(c *Config) *string { return &c.SMTP.URL })),
+	key{
+		env: "GATEHOUSE_SMTP_FROM", file: "smtp.from", def: "gatehouse <no-reply@localhost>",
+		doc:     "Sender of outgoing mail.",
+		accepts: "an address, with or without a display name (`Example <no-reply@example.com>`)",
+		check:   func(c *Config) error { return checkMailAddress(c.SMTP.From) },
+	}.with(stringVar(func(c *Config) *string { return &c.SMTP.From })),
+
+	// Log.
+	key{
+		env: "GATEHOUSE_LOG_LEVEL", file: "log.level", def: "info",
+		doc:     "Lowest level logged.",
+		accepts: "`debug`, `info`, `warn`, `error`",
+		check:   func(c *Config) error { return checkOneOf(c.Log.Level, "debug", "info", "warn", "error") },
+	}.with(lowerVar(func(c *Config) *string { return &c.Log.Level })),
+	key{
+		env: "GATEHOUSE_LOG_FORMAT", file: "log.format", def: "",
+		defDoc:  "empty: `json` in production, `text` in development",
+		doc:     "Log line format.",
+		accepts: "`json`, `text`, empty",
+		check: func(c *Config) error {
+			if c.Log.Format == "" {
+				return nil
+			}
+			return checkOneOf(c.Log.Format, "json", "text")
+		},
+	}.with(lowerVar(func(c *Config) *string { return &c.Log.Format })),
+	key{
+		env: "GATEHOUSE_LOG_FILE", file: "log.file", def: "",
+		defDoc:  "empty: standard output",
+		doc:     "Write logs to this file instead of standard output, rotated by size and age (the `GATEHOUSE_LOG_FILE_*` settings). Its directory is created if missing.",
+		accepts: "file path",
+	}.with(stringVar(func(c *Config) *string { return &c.Log.File })),
+	key{
+		env: "GATEHOUSE_LOG_FILE_MAX_SIZE_MB", file: "log.file_max_size_mb", def: "100",
+		doc:     "Size in megabytes at which the log file is rotated.",
+		accepts: "whole number, 1 to 100000",
+		check:   func(c *Config) error { return checkRange(c.Log.MaxSizeMB, 1, 100000) },
+	}.with(intVar(func(c *Config) *int { return &c.Log.MaxSizeMB })),
+	key{
+		env: "GATEHOUSE_LOG_FILE_MAX_AGE_DAYS", file: "log.file_max_age_days", def: "28",
+		doc:     "Rotated log files older than this many days are deleted.",
+		accepts: "whole number, 0 to 36500; 0 keeps them regardless of age",
+		check:   func(c *Config) error { return checkRange(c.Log.MaxAgeDays, 0, 36500) },
+	}.with(intVar(func(c *Config) *int { return &c.Log.MaxAgeDays })),
+	key{
+		env: "GATEHOUSE_LOG_FILE_MAX_BACKUPS", file: "log.file_max_backups", def: "10",
+		doc:     "Number of rotated log files kept.",
+		accepts: "whole number, 0 to 10000; 0 keeps all (subject to the age limit)",
+		check:   func(c *Config) error { return checkRange(c.Log.MaxBackups, 0, 10000) },
+	}.with(intVar(func(c *Config) *int { return &c.Log.MaxBackups })),
+	key{
+		env: "GATEHOUSE_LOG_FILE_COMPRESS", file: "log.file_compress", def: "true",
+		doc:     "Gzip rotated log files.",
+		accepts: "boolean",
+	}.with(boolVar(func(c *Config) *bool { return &c.Log.Compress })),
+
+	// Sentry.
+	key{
+		env: "GATEHOUSE_SENTRY_DSN", aliases: []string{"SENTRY_DSN"}, file: "sentry.dsn", def: "",
+		defDoc:  "empty: no error reporting",
+		doc:     "Send panics and 5xx errors to Sentry (or a Sentry-compatible service).",
+		accepts: "a DSN `https://key@host/project`",
+		secret:  true, redact: func(v string) string { return redactURL(v, true) },
+		check: func(c *Config) error { return checkSentryDSN(c.Sentry.DSN) },
+	}.with(stringVar(func(c *Config) *string { return &c.Sentry.DSN })),
+	key{
+		env: "GATEHOUSE_SENTRY_ENVIRONMENT", file: "sentry.environment", def: "",
+		defDoc:  "empty: the value of `GATEHOUSE_ENV`",
+		doc:     "Environment name attached to Sentry events (`staging`, `eu-prod`, …).",
+		accepts: "text",
+	}.with(stringVar(func(c *Config) *string { return &c.Sentry.Environment })),
+	key{
+		env: "GATEHOUSE_SENTRY_TRACES_SAMPLE_RATE", file: "sentry.traces_sample_rate", def: "0",
+		doc:     "Share of requests sent to Sentry as performance traces.",
+		accepts: "number from 0 to 1",
+		check:   func(c *Config) error { return checkFloatBetween(c.Sentry.TracesSampleRate, 0, 1) },
+	}.with(floatVar(func(c *Config) *float64 { return &c.Sentry.TracesSampleRate })),
+
+	// Jobs.
+	key{
+		env: "GATEHOUSE_JOBS_WORKERS", file: "jobs.workers", def: "10",
+		doc:     "Jobs (email, SMS, webhooks) run concurrently by each node.",
+		accepts: "whole number, 1 to 1000",
+		check:   func(c *Config) error { return checkRange(c.Jobs.Workers, 1, 1000) },
+	}.with(intVar(func(c *Config) *int { return &c.Jobs.Workers })),
+	key{
+		env: "GATEHOUSE_JOBS_MAX_ATTEMPTS", file: "jobs.max_attempts", def: "8",
+		doc:     "Attempts (with exponential backoff and jitter) before a job is kept as failed.",
+		accepts: "whole number, 1 to 100",
+		check:   func(c *Config) error { return checkRange(c.Jobs.MaxAttempts, 1, 100) },
+	}.with(intVar(func(c *Config) *int { return &c.Jobs.MaxAttempts })),
+	key{
+		env: "GATEHOUSE_JOBS_POLL_INTERVAL", file: "jobs.poll_interval", def: "1s",
+		doc:     "How often idle workers look for new jobs when no notification arrives.",
+		accepts: "duration from 100ms to 1h",
+		check: func(c *Config) error {
+			return checkDurationBetween(c.Jobs.PollInterval, 100*time.Millisecond, time.Hour)
+		},
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Jobs.PollInterval }, "1s")),
+
+	// Metrics.
+	key{
+		env: "GATEHOUSE_METRICS_ENABLED", file: "metrics.enabled", def: "true",
+		doc:     "Serve Prometheus metrics at `/metrics`.",
+		accepts: "boolean",
+	}.with(boolVar(func(c *Config) *bool { return &c.Metrics.Enabled })),
+	key{
+		env: "GATEHOUSE_METRICS_TOKEN", file: "metrics.token", def: "",
+		defDoc:  "empty: `/metrics` is open (keep it off the public network)",
+		doc:     "When set, `/metrics` requires `Authorization: Bearer <token>`.",
+		accepts: "text without spaces",
+		secret:  true, redact: redactToken,
+		check: func(c *Config) error { return checkNoSpace(c.Metrics.Token) },
+	}.with(stringVar(func(c *Config) *string { return &c.Metrics.Token })),
+}
+
+// keyByEnv finds a key by its variable name.
+func keyByEnv(name string) *key {
+	for i := range keyTable {
+		if keyTable[i].env == name {
+			return &keyTable[i]
+		}
+	}
+	return nil
+}
+
+// Key describes one setting for documentation and tooling.
+type Key struct {
+	Env         string   // GATEHOUSE_HTTP_ADDR
+	Aliases     []string // other variable names, weaker than Env (DATABASE_URL)
+	File        string   // the key in a YAML or TOML file, dotted (http.addr)
+	Default     string   // the default as documented
+	Description string
+	Accepts     string // accepted values (Markdown)
+	Secret      bool   // redacted when printed; also read from Env+"_FILE"
+}
+
+// Keys describes every setting, in documentation order.
+func Keys() []Key {
+	out := make([]Key, 0, len(keyTable))
+	for _, k := range keyTable {
+		out = append(out, Key{
+			Env: k.env, Aliases: append([]string(nil), k.aliases...), File: k.file,
+			Default: k.defaultText(), Description: k.doc, Accepts: k.accepts, Secret: k.secret,
+		})
+	}
+	return out
+}
