@@ -58,3 +58,15 @@ type Stats struct {
 	Failed    int64 // exhausted their attempts (River: discarded)
 	Completed int64
 }
+
+// Job states as reported in Job.State.
+const (
+	StateAvailable = "available"
+	StateScheduled = "scheduled"
+	StateRetryable = "retryable"
+	StateRunning   = "running"
+	StateFailed    = "failed" // exhausted its attempts (River: discarded)
+	StateCompleted = "completed"
+	StateCancelled = "cancelled"
+	StatePending   = "pending"
+)

@@ -62,7 +62,9 @@ type Migrator interface {
 	// Migrate applies every pending migration, holding a lock so that two nodes starting at once do
 	// not race.
 	Migrate(ctx context.Context) error
-	// MigrationStatus lists every known migration and whether it is applied.
+	// MigrationStatus lists every known migration and whether it is applied: gatehouse's own first,
+	// then the job queue's (River's), whose names start with "river: " and whose versions follow
+	// River's own numbering.
 	MigrationStatus(ctx context.Context) ([]Migration, error)
 }
 

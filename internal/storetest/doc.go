@@ -1,0 +1,2 @@
+// Package storetest holds the contract suites every adapter must pass.
+package storetest
