@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/httpapi"
+	"github.com/gatehouse/gatehouse/internal/mail"
+)
+
+// serve runs the server until ctx is cancelled (SIGTERM or SIGINT), then shuts down gracefully:
+// readiness turns 503, the listener closes after the shutdown delay, in-flight requests finish within
+// the shutdown timeout, the job workers drain, and the pools close.
+func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) (err error) {
+	started := time.Now()
+	logger, logCloser, err := newLogger(cfg, stdout)
+	if err != nil {
+		return err
+	}
+	defer logCloser.Close()
+	for _, w := range cfg.Warnings() {
+		logger.Warn("configuration", slog.String("warning", w))
+	}
+
+	a, err := openApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, a.close()) }()
+
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (GATEHOUSE_HTTP_ADDR): %w", cfg.HTTP.Addr, err)
+	}
+
+	queue := a.db.Queue()
+	if err := queue.Start(context.WithoutCancel(ctx)); err != nil {
+		ln.Close()
+		return fmt.Errorf("start job workers: %w", err)
+	}
+	defer func() {
+		drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HTTP.ShutdownTimeout)
+		defer cancel()
+		if stopErr := queue.Stop(drainCtx); stopErr != nil {
+			err = errors.Join(err, fmt.Errorf("drain job workers: %w", stopErr))
+		}
+	}()
+
+	version, commit := buildVersion()
+	reporter, err := httpapi.NewSentry(cfg.Sentry.DSN, cfg.SentryEnvironment(), "gatehouse@"+version)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("sentry: %w", err)
+	}
+	defer reporter.Flush(2 * time.Second)
+
+	srv := httpapi.New(httpapi.Deps{
+		Logger:     logger,
+		Config:     cfg,
+		Version:    version,
+		Commit:     commit,
+		Started:    started,
+		Now:        time.Now,
+		Backends:   a.backends(),
+		Checks:     a.readinessChecks(),
+		Registry:   prometheus.NewRegistry(),
+		PoolStats:  a.db.Stats,
+		QueueStats: queue.Stats,
+		Sentry:     reporter,
+	})
+
+	logger.Info("gatehouse ready",
+		slog.String("addr", ln.Addr().String()),
+		slog.String("env", cfg.Env),
+		slog.String("version", version),
+		slog.Duration("startup", time.Since(started)))
+	err = httpapi.Serve(ctx, ln, srv, httpapi.ServeOptions{
+		ShutdownDelay:     cfg.HTTP.ShutdownDelay,
+		ShutdownTimeout:   cfg.HTTP.ShutdownTimeout,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		TLSCertFile:       cfg.HTTP.TLSCertFile,
+		TLSKeyFile:        cfg.HTTP.TLSKeyFile,
+	})
+	logger.Info("gatehouse stopped")
+	return err
+}
+
+// backends names the implementation behind each part, for /api/v1/status.
+func (a *app) backends() map[string]string {
+	eph := "memory"
+	if a.cfg.Redis.URL != "" {
+		eph = "redis"
+	}
+	return map[string]string{
+		"records":   a.db.Backend(),
+		"queue":     a.db.Backend(),
+		"ephemeral": eph,
+		"mail":      a.cfg.MailSender(),
+	}
+}
+
+// readinessChecks are the dependencies /health/ready reports on.
+func (a *app) readinessChecks() []httpapi.Check {
+	checks := []httpapi.Check{
+		{Name: "database", Run: a.db.Ping},
+		{Name: "ephemeral", Run: a.ephemeral.Ping},
+		{Name: "queue", Run: func(ctx context.Context) error {
+			_, err := a.db.Queue().Stats(ctx)
+			return err
+		}},
+	}
+	if a.cfg.SMTP.URL != "" {
+		server, err := mail.ParseURL(a.cfg.SMTP.URL)
+		checks = append(checks, httpapi.Check{Name: "mail", Run: func(ctx context.Context) error {
+			if err != nil {
+				return err
+			}
+			return mail.Probe(ctx, server, nil)
+		}})
+	} else {
+		checks = append(checks, httpapi.Check{Name: "mail", Run: func(context.Context) error { return nil }})
+	}
+	return checks
+}
