@@ -401,3 +401,27 @@ func TestVersionAndUsage(t *testing.T) {
 		t.Error("unknown flag accepted")
 	}
 }
+
+// TestReadinessWithMailDown: an unreachable mail server is reported, but the node stays in service
+// (mail waits in the durable queue), while readiness still names the problem.
+func TestReadinessWithMailDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := startServer(t, map[string]string{"GATEHOUSE_SMTP_URL": "smtp://" + addr})
+	r := apitest.NewClient(t, srv.URL).Get("/health/ready")
+	var body struct {
+		Status string `json:"status"`
+		Checks map[string]struct {
+			Status   string `json:"status"`
+			Optional bool   `json:"optional"`
+		} `json:"checks"`
+	}
+	r.JSON(t, &body)
+	if r.Status != http.StatusOK || body.Status != "degraded" || body.Checks["mail"].Status != "down" || !body.Checks["mail"].Optional {
+		t.Fatalf("GET /health/ready = %d %s; want 200 degraded with mail down", r.Status, r.Body)
+	}
+}

@@ -110,6 +110,9 @@ func (a *app) backends() map[string]string {
 	}
 }
 
+// mailProbeTTL is how long a mail server probe's outcome is reused by readiness.
+const mailProbeTTL = 15 * time.Second
+
 // readinessChecks are the dependencies /health/ready reports on.
 func (a *app) readinessChecks() []httpapi.Check {
 	checks := []httpapi.Check{
@@ -120,16 +123,17 @@ func (a *app) readinessChecks() []httpapi.Check {
 			return err
 		}},
 	}
+	// Mail is optional for readiness: messages wait in the durable queue while the mail server is
+	// down, so an outage there should not take the node out of the load balancer.
+	mailCheck := httpapi.Check{Name: "mail", Optional: true, Run: func(context.Context) error { return nil }}
 	if a.cfg.SMTP.URL != "" {
 		server, err := mail.ParseURL(a.cfg.SMTP.URL)
-		checks = append(checks, httpapi.Check{Name: "mail", Run: func(ctx context.Context) error {
-			if err != nil {
-				return err
-			}
-			return mail.Probe(ctx, server, nil)
-		}})
-	} else {
-		checks = append(checks, httpapi.Check{Name: "mail", Run: func(context.Context) error { return nil }})
+		if err != nil { // config validation already checked the URL; keep the error visible anyway
+			mailCheck.Run = func(context.Context) error { return err }
+		} else {
+			mailCheck.Run = mail.NewProber(server, mailProbeTTL, time.Now).Check
+		}
 	}
+	checks = append(checks, mailCheck)
 	return checks
 }

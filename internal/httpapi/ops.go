@@ -15,9 +15,12 @@ import (
 
 // Check is one dependency that readiness reports on. Run returns nil when the dependency answers;
 // it must respect ctx, which carries the per-check timeout.
+// An Optional check that is down is reported, and the node answers 200 "degraded" rather than 503:
+// for dependencies (like the mail server) whose outage delays work without stopping the service.
 type Check struct {
-	Name string
-	Run  func(ctx context.Context) error
+	Name     string
+	Run      func(ctx context.Context) error
+	Optional bool
 }
 
 // DefaultCheckTimeout bounds each readiness check unless Deps.CheckTimeout says otherwise.
@@ -43,11 +46,12 @@ type readiness struct {
 type checkResult struct {
 	Status    string  `json:"status"`
 	LatencyMS float64 `json:"latency_ms"`
+	Optional  bool    `json:"optional,omitempty"`
 	Error     string  `json:"error,omitempty"`
 }
 
-// handleReady answers readiness: every check runs concurrently within its timeout; any down gives
-// 503. From SetDraining on it answers 503 "draining" at once, so that load balancers stop sending
+// handleReady answers readiness: every check runs concurrently within its timeout; a required check
+// down gives 503, an optional one down gives 200 "degraded". From SetDraining on it answers 503 "draining" at once, so that load balancers stop sending
 // new requests before the listener closes. Why a check failed is logged, not shown: the endpoint is
 // public and error texts name internal hosts.
 func (s *Server) handleReady() http.Handler {
@@ -60,7 +64,13 @@ func (s *Server) handleReady() http.Handler {
 		body := readiness{Status: "ready", Checks: results}
 		status := http.StatusOK
 		for _, res := range results {
-			if res.Status != "up" {
+			switch {
+			case res.Status == "up":
+			case res.Optional:
+				if status == http.StatusOK {
+					body.Status = "degraded"
+				}
+			default:
 				body.Status, status = "not_ready", http.StatusServiceUnavailable
 			}
 		}
@@ -93,6 +103,7 @@ func (s *Server) runCheck(ctx context.Context, c Check) (res checkResult) {
 	start := s.now()
 	err := safeRun(ctx, c.Run)
 	res.LatencyMS = float64(s.now().Sub(start).Microseconds()) / 1000
+	res.Optional = c.Optional
 	if res.LatencyMS < 0 {
 		res.LatencyMS = 0
 	}

@@ -49,34 +49,48 @@ func TestReadiness(t *testing.T) {
 	}{
 		{
 			name:       "all up",
-			checks:     []Check{{"database", up}, {"ephemeral", up}, {"queue", up}, {"mail", up}},
+			checks:     []Check{{Name: "database", Run: up}, {Name: "ephemeral", Run: up}, {Name: "queue", Run: up}, {Name: "mail", Run: up}},
 			wantStatus: 200, wantBody: "ready",
 			wantChecks: map[string]string{"database": "up", "ephemeral": "up", "queue": "up", "mail": "up"},
 		},
 		{
 			name:       "database down",
-			checks:     []Check{{"database", down}, {"ephemeral", up}, {"queue", up}, {"mail", up}},
+			checks:     []Check{{Name: "database", Run: down}, {Name: "ephemeral", Run: up}, {Name: "queue", Run: up}, {Name: "mail", Run: up}},
 			wantStatus: 503, wantBody: "not_ready",
 			wantChecks: map[string]string{"database": "down", "ephemeral": "up", "queue": "up", "mail": "up"},
 			wantErrors: map[string]string{"database": "failed"},
 		},
 		{
 			name:       "check times out",
-			checks:     []Check{{"database", up}, {"mail", slow}},
+			checks:     []Check{{Name: "database", Run: up}, {Name: "mail", Run: slow}},
 			wantStatus: 503, wantBody: "not_ready",
 			wantChecks: map[string]string{"database": "up", "mail": "down"},
 			wantErrors: map[string]string{"mail": "timeout"},
 		},
 		{
 			name:       "check panics",
-			checks:     []Check{{"queue", boom}},
+			checks:     []Check{{Name: "queue", Run: boom}},
 			wantStatus: 503, wantBody: "not_ready",
 			wantChecks: map[string]string{"queue": "down"},
 			wantErrors: map[string]string{"queue": "failed"},
 		},
 		{
+			name:       "optional check down leaves the node ready but degraded",
+			checks:     []Check{{Name: "database", Run: up}, {Name: "mail", Run: down, Optional: true}},
+			wantStatus: 200, wantBody: "degraded",
+			wantChecks: map[string]string{"database": "up", "mail": "down"},
+			wantErrors: map[string]string{"mail": "failed"},
+		},
+		{
+			name:       "required check down wins over optional",
+			checks:     []Check{{Name: "database", Run: down}, {Name: "mail", Run: down, Optional: true}},
+			wantStatus: 503, wantBody: "not_ready",
+			wantChecks: map[string]string{"database": "down", "mail": "down"},
+			wantErrors: map[string]string{"database": "failed", "mail": "failed"},
+		},
+		{
 			name:       "draining",
-			checks:     []Check{{"database", up}},
+			checks:     []Check{{Name: "database", Run: up}},
 			draining:   true,
 			wantStatus: 503, wantBody: "draining",
 		},
@@ -125,7 +139,7 @@ func TestReadiness(t *testing.T) {
 func TestReadinessLatency(t *testing.T) {
 	clock := &fixedClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	check := func(context.Context) error { clock.Add(1500 * time.Microsecond); return nil }
-	env := newTestEnv(t, Deps{Now: clock.Now, Checks: []Check{{"database", check}}}, nil)
+	env := newTestEnv(t, Deps{Now: clock.Now, Checks: []Check{{Name: "database", Run: check}}}, nil)
 	var body readiness
 	env.api.Get("/health/ready").JSON(t, &body)
 	if got := body.Checks["database"].LatencyMS; got != 1.5 {

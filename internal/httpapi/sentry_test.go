@@ -120,7 +120,7 @@ func TestSentry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reporter.Close()
-	env := newTestEnv(t, Deps{Sentry: reporter, Checks: []Check{{"database", func(context.Context) error { return errors.New("down") }}}}, addTestRoutes)
+	env := newTestEnv(t, Deps{Sentry: reporter, Checks: []Check{{Name: "database", Run: func(context.Context) error { return errors.New("down") }}}}, addTestRoutes)
 
 	tests := []struct {
 		name      string

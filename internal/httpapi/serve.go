@@ -119,6 +119,11 @@ func Serve(ctx context.Context, ln net.Listener, s *Server, opts ServeOptions) e
 	err := conns.waitArrivals(shutdownCtx, arrivingGrace)
 	if err == nil {
 		err = hs.Shutdown(shutdownCtx)
+		// Shutdown also closes the listeners it still tracks and reports their errors; ours is
+		// already closed above, whether or not Serve has noticed yet.
+		if errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
 	}
 	serveErr := <-served
 	if err != nil {
