@@ -32,12 +32,6 @@ func TestVerifiedCacheBounds(t *testing.T) {
 	for i := range 100 {
 		c.put(key(10_000+i), claims, later.Add(time.Hour), later)
 	}
-	for i := range 100 {
-		if c.get(key(10_000+i), later) == nil {
-			// 100 keys over 16 shards of 10: a shard may receive more than 10 and evict some of them.
-			continue
-		}
-	}
 	live := 0
 	for i := range 5000 {
 		if c.get(key(i), later) != nil {

@@ -142,37 +142,52 @@ func (km *KeyManager) Overlap() time.Duration { return km.overlap }
 func (km *KeyManager) Load(ctx context.Context) error {
 	km.mu.Lock()
 	defer km.mu.Unlock()
+	if err := km.settle(ctx); err != nil {
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	return nil
+}
+
+// Refresh re-reads the keys so that rotations made by other nodes or by `gatehouse keys rotate` take
+// effect here. It is one store read; keys already decrypted are reused. Only when no key can sign any
+// more (every key was retired, for example to withdraw a compromised one) does it create one, as Load
+// does.
+func (km *KeyManager) Refresh(ctx context.Context) error {
+	km.mu.Lock()
+	defer km.mu.Unlock()
+	ring, err := km.reload(ctx)
+	if err != nil {
+		return fmt.Errorf("refresh signing keys: %w", err)
+	}
+	if ring.signing(km.now()) == nil && km.needsKey(ring) {
+		if err := km.settle(ctx); err != nil {
+			return fmt.Errorf("refresh signing keys: %w", err)
+		}
+	}
+	return nil
+}
+
+// settle reloads until the newest key can carry on signing, adding one when it cannot.
+func (km *KeyManager) settle(ctx context.Context) error {
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
 		ring, err := km.reload(ctx)
 		if err != nil {
-			return fmt.Errorf("load signing keys: %w", err)
+			return err
 		}
-		now := km.now()
 		if !km.needsKey(ring) {
 			return nil
 		}
 		if attempt == attempts {
-			return fmt.Errorf("load signing keys: no usable signing key after %d attempts", attempts)
+			return fmt.Errorf("no usable signing key after %d attempts", attempts)
 		}
-		if _, err := km.addKey(ctx, ring, now); err != nil {
+		if _, err := km.addKey(ctx, ring, km.now()); err != nil {
 			if gatehouse.ErrorCode(err) == gatehouse.ECONFLICT {
 				continue // another node inserted this generation first: adopt it
 			}
-			return fmt.Errorf("load signing keys: %w", err)
+			return err
 		}
 	}
-}
-
-// Refresh re-reads the keys so that rotations made by other nodes or by `gatehouse keys rotate` take
-// effect here. It is one store read; keys already decrypted are reused.
-func (km *KeyManager) Refresh(ctx context.Context) error {
-	km.mu.Lock()
-	defer km.mu.Unlock()
-	if _, err := km.reload(ctx); err != nil {
-		return fmt.Errorf("refresh signing keys: %w", err)
-	}
-	return nil
 }
 
 // RefreshEvery calls Refresh every interval until ctx is done, logging failures (the keys in memory

@@ -589,3 +589,24 @@ func TestNewKeyManagerValidates(t *testing.T) {
 		t.Errorf("Overlap = %v", km.Overlap())
 	}
 }
+
+func TestTamperedStoredKeyFailsLoad(t *testing.T) {
+	e := newEnv(t, token.EdDSA)
+	kid := activeKID(t, e.km)
+	e.store.Update(kid, func(sk *token.StoredKey) { sk.PrivateKey[len(sk.PrivateKey)-3] ^= 0x40 })
+	km, _ := e.node(t)
+	err := km.Load(t.Context())
+	if err == nil || !strings.Contains(err.Error(), kid) || errors.Is(err, token.ErrEncryptionKeyMismatch) {
+		t.Fatalf("Load of a tampered key = %v, want a decryption error naming %s", err, kid)
+	}
+	if n := len(e.storedKeys(t)); n != 1 {
+		t.Fatalf("Load of a tampered key changed the store: %d keys", n)
+	}
+	// A running node keeps its decrypted keys when a refresh reads the tampered row.
+	if err := e.km.Refresh(t.Context()); err == nil {
+		t.Fatal("Refresh over a tampered key succeeded")
+	}
+	if _, err := e.tokens.Verify(e.issue(t)); err != nil {
+		t.Fatalf("running node lost its keys: %v", err)
+	}
+}

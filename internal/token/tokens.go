@@ -181,7 +181,7 @@ func (t *Tokens) Issue(c AccessClaims) (string, time.Time, error) {
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("issue access token: serialize: %w", err)
 	}
-	return s, time.Unix(exp, 0), nil
+	return s, time.Unix(exp, 0).UTC(), nil
 }
 
 // Verify checks an access token and returns its claims. It accepts only the algorithms of our own
@@ -384,7 +384,7 @@ func (d *numericDate) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func (d numericDate) time() time.Time { return time.Unix(d.sec, 0) }
+func (d numericDate) time() time.Time { return time.Unix(d.sec, 0).UTC() }
 
 // audience is the aud claim: one string or an array of strings. One audience is written as a string,
 // the form every verifier reads.

@@ -451,15 +451,15 @@ func TestVerifyReturnsCopies(t *testing.T) {
 	}
 }
 
-func TestCacheHonoursKeyExpiry(t *testing.T) {
-	// A cached token must stop verifying when its key leaves the key set, not only at its own exp.
+func TestWithdrawnKey(t *testing.T) {
+	// An operator withdraws a compromised key by expiring it at once; on refresh every node drops it,
+	// cached tokens included, and creates a replacement because nothing can sign any more.
 	e := newEnv(t, token.EdDSA)
 	s := e.issue(t)
-	if _, err := e.tokens.Verify(s); err != nil {
+	if _, err := e.tokens.Verify(s); err != nil { // now cached
 		t.Fatal(err)
 	}
 	kid := activeKID(t, e.km)
-	// An operator retires and expires the key at once (compromise), and the node refreshes.
 	if err := e.store.RetireKey(t.Context(), kid, epoch, epoch); err != nil {
 		t.Fatal(err)
 	}
@@ -468,6 +468,17 @@ func TestCacheHonoursKeyExpiry(t *testing.T) {
 	}
 	_, err := e.tokens.Verify(s)
 	assertReject(t, err, token.ReasonTokenInvalid)
+	keys := e.km.Keys()
+	if len(keys) != 1 || keys[0].ID == kid || keys[0].State != token.KeyActive || keys[0].Generation != 2 {
+		t.Fatalf("Keys after withdrawal = %+v", keys)
+	}
+	c, err := e.tokens.Verify(e.issue(t))
+	if err != nil || c.KeyID != keys[0].ID {
+		t.Fatalf("token after withdrawal: %+v, %v", c, err)
+	}
+	if got := jwksKIDs(t, e.km.JWKS()); !slices.Equal(got, []string{keys[0].ID}) {
+		t.Fatalf("JWKS kids = %v", got)
+	}
 }
 
 func TestNewTokensValidatesOptions(t *testing.T) {
