@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/jobs"
+	"github.com/gatehouse/gatehouse/internal/token"
 )
 
 // Backend names.
@@ -43,10 +44,24 @@ type Store interface {
 
 	// GetMeta returns the value of an installation setting, or ErrNotFound.
 	GetMeta(ctx context.Context, key string) (string, error)
+
+	// Reads on hot paths run outside transactions (on SQLite, on the read pool).
+	AccountReader
+	SessionReader
+	AuditWriter
+	MailDeliveries
+	token.KeyStore
 }
 
 // Tx is a unit of work.
 type Tx interface {
+	AccountReader
+	AccountWriter
+	SessionReader
+	SessionWriter
+	AuditWriter
+	MailDeliveryWriter
+
 	// Enqueue adds a job that becomes visible to workers only when the transaction commits.
 	Enqueue(ctx context.Context, args jobs.Args, opts *jobs.InsertOpts) error
 	// GetMeta returns the value of an installation setting, or ErrNotFound.
