@@ -33,6 +33,17 @@ type Config struct {
 	Jobs     Jobs
 	Metrics  Metrics
 
+	// SecretKey is the master secret (base64, at least 32 bytes) from which gatehouse derives the
+	// key that encrypts signing keys at rest and the key of one-time-code hashes. Required in
+	// production; in development an empty value makes gatehouse generate one in DataDir.
+	SecretKey string // GATEHOUSE_SECRET_KEY
+
+	Token    Token
+	Session  Session
+	Password Password
+	Account  Account
+	Cookies  Cookies
+
 	// sources records where Load found each key's value (keyed by the key's variable name); nil for
 	// a Config built by hand. It only improves messages and Describe.
 	sources map[string]source
@@ -85,6 +96,8 @@ type Redis struct {
 type SMTP struct {
 	URL  string // GATEHOUSE_SMTP_URL: smtp://user:pass@host:port (STARTTLS) or smtps://
 	From string // GATEHOUSE_SMTP_FROM
+	// RatePerSecond caps the messages sent per second by all nodes together (0: no cap).
+	RatePerSecond int // GATEHOUSE_SMTP_RATE_PER_SECOND
 }
 
 // Log configures logging.
@@ -177,3 +190,47 @@ func (c *Config) SentryEnvironment() string {
 // production or GATEHOUSE_* variables that name no setting. Callers log them at start-up; doctor
 // prints them.
 func (c *Config) Warnings() []string { return slices.Clone(c.warnings) }
+
+// Token configures access tokens and their signing keys.
+type Token struct {
+	Algorithm       string        // GATEHOUSE_TOKEN_ALGORITHM: EdDSA | ES256
+	AccessTTL       time.Duration // GATEHOUSE_TOKEN_ACCESS_TTL
+	Audience        []string      // GATEHOUSE_TOKEN_AUDIENCE (default: the public URL)
+	KeyOverlap      time.Duration // GATEHOUSE_TOKEN_KEY_OVERLAP: how long a retired key still verifies
+	ActivationDelay time.Duration // GATEHOUSE_TOKEN_ACTIVATION_DELAY: how long a new key is published before it signs
+}
+
+// Session configures sign-in sessions and refresh tokens.
+type Session struct {
+	AbsoluteLifetime time.Duration // GATEHOUSE_SESSION_ABSOLUTE_LIFETIME
+	IdleTimeout      time.Duration // GATEHOUSE_SESSION_IDLE_TIMEOUT
+	RefreshGrace     time.Duration // GATEHOUSE_SESSION_REFRESH_GRACE
+}
+
+// Password configures hashing and the password policy.
+type Password struct {
+	MemoryKiB     int  // GATEHOUSE_PASSWORD_MEMORY_KIB (Argon2id m)
+	Iterations    int  // GATEHOUSE_PASSWORD_ITERATIONS (Argon2id t)
+	Parallelism   int  // GATEHOUSE_PASSWORD_PARALLELISM (Argon2id p)
+	MaxConcurrent int  // GATEHOUSE_PASSWORD_MAX_CONCURRENT (0: one per core)
+	MinLength     int  // GATEHOUSE_PASSWORD_MIN_LENGTH
+	MaxLength     int  // GATEHOUSE_PASSWORD_MAX_LENGTH
+	RejectCommon  bool // GATEHOUSE_PASSWORD_REJECT_COMMON
+	MinScore      int  // GATEHOUSE_PASSWORD_MIN_SCORE (zxcvbn 0-4; 0 = off)
+	RequireUpper  bool // GATEHOUSE_PASSWORD_REQUIRE_UPPER
+	RequireLower  bool // GATEHOUSE_PASSWORD_REQUIRE_LOWER
+	RequireDigit  bool // GATEHOUSE_PASSWORD_REQUIRE_DIGIT
+	RequireSymbol bool // GATEHOUSE_PASSWORD_REQUIRE_SYMBOL
+}
+
+// Account configures sign-up and sign-in rules.
+type Account struct {
+	DefaultRoles         []string      // GATEHOUSE_ACCOUNT_DEFAULT_ROLES
+	AllowUnverifiedLogin bool          // GATEHOUSE_ACCOUNT_ALLOW_UNVERIFIED_LOGIN
+	VerifyResendCooldown time.Duration // GATEHOUSE_ACCOUNT_VERIFY_RESEND_COOLDOWN
+}
+
+// Cookies configures the cookie mode for browser clients.
+type Cookies struct {
+	Enabled bool // GATEHOUSE_COOKIES_ENABLED
+}

@@ -79,12 +79,22 @@ func TestZeroConfiguration(t *testing.T) {
 			AutoMigrate: true,
 		},
 		Redis: Redis{KeyPrefix: "gatehouse:"},
-		SMTP:  SMTP{From: "gatehouse <no-reply@localhost>"},
+		SMTP:  SMTP{From: "gatehouse <no-reply@localhost>", RatePerSecond: 10},
 		Log: Log{
 			Level: "info", Format: "", MaxSizeMB: 100, MaxAgeDays: 28, MaxBackups: 10, Compress: true,
 		},
 		Jobs:    Jobs{Workers: 10, MaxAttempts: 8, PollInterval: time.Second},
 		Metrics: Metrics{Enabled: true},
+		Token: Token{
+			Algorithm: "EdDSA", AccessTTL: 15 * time.Minute,
+			KeyOverlap: 24 * time.Hour, ActivationDelay: 5 * time.Minute,
+		},
+		Session: Session{AbsoluteLifetime: 720 * time.Hour, IdleTimeout: 168 * time.Hour, RefreshGrace: 10 * time.Second},
+		Password: Password{
+			MemoryKiB: 19456, Iterations: 2, Parallelism: 1, MinLength: 8, MaxLength: 128, RejectCommon: true,
+		},
+		Account: Account{DefaultRoles: []string{"user"}, VerifyResendCooldown: time.Minute},
+		Cookies: Cookies{Enabled: true},
 	}
 	got := *c
 	got.sources, got.warnings = nil, nil
@@ -113,6 +123,9 @@ func TestZeroConfiguration(t *testing.T) {
 		t.Errorf("Warnings = %q", c.Warnings())
 	}
 }
+
+// testSecretKey is a well-formed GATEHOUSE_SECRET_KEY (32 bytes) for tests.
+const testSecretKey = "GIV82tiV23zZNBb5AWiRUjiwSwA6rLfgW8F5p+8uugQ="
 
 // TestParse checks the parsing of every key: each value is set through the environment and read
 // back from the Config.
@@ -178,6 +191,32 @@ func TestParse(t *testing.T) {
 		{"GATEHOUSE_JOBS_POLL_INTERVAL", "100ms", 100 * time.Millisecond, func(c *Config) any { return c.Jobs.PollInterval }},
 		{"GATEHOUSE_METRICS_ENABLED", "0", false, func(c *Config) any { return c.Metrics.Enabled }},
 		{"GATEHOUSE_METRICS_TOKEN", "s3cr3t-token", "s3cr3t-token", func(c *Config) any { return c.Metrics.Token }},
+		{"GATEHOUSE_SMTP_RATE_PER_SECOND", "0", 0, func(c *Config) any { return c.SMTP.RatePerSecond }},
+		{"GATEHOUSE_SECRET_KEY", testSecretKey, testSecretKey, func(c *Config) any { return c.SecretKey }},
+		{"GATEHOUSE_TOKEN_ALGORITHM", "ES256", "ES256", func(c *Config) any { return c.Token.Algorithm }},
+		{"GATEHOUSE_TOKEN_ACCESS_TTL", "5m", 5 * time.Minute, func(c *Config) any { return c.Token.AccessTTL }},
+		{"GATEHOUSE_TOKEN_AUDIENCE", "orders, https://api.example.com,", []string{"orders", "https://api.example.com"}, func(c *Config) any { return c.Token.Audience }},
+		{"GATEHOUSE_TOKEN_KEY_OVERLAP", "48h", 48 * time.Hour, func(c *Config) any { return c.Token.KeyOverlap }},
+		{"GATEHOUSE_TOKEN_ACTIVATION_DELAY", "0s", time.Duration(0), func(c *Config) any { return c.Token.ActivationDelay }},
+		{"GATEHOUSE_SESSION_ABSOLUTE_LIFETIME", "240h", 240 * time.Hour, func(c *Config) any { return c.Session.AbsoluteLifetime }},
+		{"GATEHOUSE_SESSION_IDLE_TIMEOUT", "24h", 24 * time.Hour, func(c *Config) any { return c.Session.IdleTimeout }},
+		{"GATEHOUSE_SESSION_REFRESH_GRACE", "5s", 5 * time.Second, func(c *Config) any { return c.Session.RefreshGrace }},
+		{"GATEHOUSE_PASSWORD_MEMORY_KIB", "65536", 65536, func(c *Config) any { return c.Password.MemoryKiB }},
+		{"GATEHOUSE_PASSWORD_ITERATIONS", "3", 3, func(c *Config) any { return c.Password.Iterations }},
+		{"GATEHOUSE_PASSWORD_PARALLELISM", "2", 2, func(c *Config) any { return c.Password.Parallelism }},
+		{"GATEHOUSE_PASSWORD_MAX_CONCURRENT", "4", 4, func(c *Config) any { return c.Password.MaxConcurrent }},
+		{"GATEHOUSE_PASSWORD_MIN_LENGTH", "12", 12, func(c *Config) any { return c.Password.MinLength }},
+		{"GATEHOUSE_PASSWORD_MAX_LENGTH", "64", 64, func(c *Config) any { return c.Password.MaxLength }},
+		{"GATEHOUSE_PASSWORD_REJECT_COMMON", "false", false, func(c *Config) any { return c.Password.RejectCommon }},
+		{"GATEHOUSE_PASSWORD_MIN_SCORE", "3", 3, func(c *Config) any { return c.Password.MinScore }},
+		{"GATEHOUSE_PASSWORD_REQUIRE_UPPER", "true", true, func(c *Config) any { return c.Password.RequireUpper }},
+		{"GATEHOUSE_PASSWORD_REQUIRE_LOWER", "true", true, func(c *Config) any { return c.Password.RequireLower }},
+		{"GATEHOUSE_PASSWORD_REQUIRE_DIGIT", "true", true, func(c *Config) any { return c.Password.RequireDigit }},
+		{"GATEHOUSE_PASSWORD_REQUIRE_SYMBOL", "true", true, func(c *Config) any { return c.Password.RequireSymbol }},
+		{"GATEHOUSE_ACCOUNT_DEFAULT_ROLES", "customer, beta", []string{"customer", "beta"}, func(c *Config) any { return c.Account.DefaultRoles }},
+		{"GATEHOUSE_ACCOUNT_ALLOW_UNVERIFIED_LOGIN", "true", true, func(c *Config) any { return c.Account.AllowUnverifiedLogin }},
+		{"GATEHOUSE_ACCOUNT_VERIFY_RESEND_COOLDOWN", "2m", 2 * time.Minute, func(c *Config) any { return c.Account.VerifyResendCooldown }},
+		{"GATEHOUSE_COOKIES_ENABLED", "false", false, func(c *Config) any { return c.Cookies.Enabled }},
 	}
 	tested := map[string]bool{}
 	for _, tt := range tests {
@@ -187,6 +226,7 @@ func TestParse(t *testing.T) {
 			switch tt.env {
 			case "GATEHOUSE_ENV":
 				e["GATEHOUSE_SMTP_URL"] = "smtp://mail:25"
+				e["GATEHOUSE_SECRET_KEY"] = testSecretKey
 			case "GATEHOUSE_HTTP_TLS_CERT_FILE":
 				e["GATEHOUSE_HTTP_TLS_KEY_FILE"] = "key.pem"
 			case "GATEHOUSE_HTTP_TLS_KEY_FILE":
@@ -338,6 +378,7 @@ func TestProduction(t *testing.T) {
 		"GATEHOUSE_ENV":        "production",
 		"GATEHOUSE_PUBLIC_URL": "https://auth.example.com",
 		"GATEHOUSE_SMTP_URL":   "smtp://u:p@smtp.example.com:587",
+		"GATEHOUSE_SECRET_KEY": testSecretKey,
 	}
 	with := func(extra env) env {
 		e := env{}
@@ -383,6 +424,9 @@ func TestProduction(t *testing.T) {
 		{"plain http", env{"GATEHOUSE_PUBLIC_URL": "http://auth.example.com"},
 			`GATEHOUSE_PUBLIC_URL: "http://auth.example.com" must use https:// in production (plain http is accepted only for localhost)`},
 		{"default public URL is fine", env{"GATEHOUSE_PUBLIC_URL": ""}, ""},
+		{"no secret key", env{"GATEHOUSE_SECRET_KEY": ""}, "GATEHOUSE_SECRET_KEY: required in production (generate one with `openssl rand -base64 32`)"},
+		{"short secret key", env{"GATEHOUSE_SECRET_KEY": "c2hvcnQ="}, "GATEHOUSE_SECRET_KEY: decodes to 5 bytes; at least 32 are needed"},
+		{"secret key not base64", env{"GATEHOUSE_SECRET_KEY": "not base64 at all!"}, "GATEHOUSE_SECRET_KEY: is not base64"},
 		{"loopback", env{"GATEHOUSE_PUBLIC_URL": "http://127.0.0.1:8080"}, ""},
 		{"dot localhost", env{"GATEHOUSE_PUBLIC_URL": "http://auth.localhost"}, ""},
 	}
@@ -418,7 +462,7 @@ func TestProduction(t *testing.T) {
 		}
 	})
 	t.Run("environment from the config file", func(t *testing.T) {
-		f := files{"g.yaml": "env: production\npublic_url: https://a.example.com\nsmtp:\n  url: smtp://mail:25\n", ".env": "GATEHOUSE_HTTP_ADDR=:1111\n"}
+		f := files{"g.yaml": "env: production\npublic_url: https://a.example.com\nsecret:\n  key: " + testSecretKey + "\nsmtp:\n  url: smtp://mail:25\n", ".env": "GATEHOUSE_HTTP_ADDR=:1111\n"}
 		c := mustLoad(t, nil, f, "g.yaml")
 		if !c.Production() || c.HTTP.Addr != ":8080" || c.HTTP.ShutdownDelay != 5*time.Second {
 			t.Errorf("Env = %q, Addr = %q, ShutdownDelay = %v", c.Env, c.HTTP.Addr, c.HTTP.ShutdownDelay)
@@ -851,8 +895,9 @@ func TestUnknownEnvironmentVariables(t *testing.T) {
 }
 
 func TestDescribeAndRedacted(t *testing.T) {
-	secrets := []string{"pgpass-1", "redispass-2", "smtppass-3", "sentrykey-4", "metricstoken-5", "querypass-6"}
+	secrets := []string{"pgpass-1", "redispass-2", "smtppass-3", "sentrykey-4", "metricstoken-5", "querypass-6", testSecretKey}
 	e := env{
+		"GATEHOUSE_SECRET_KEY":    testSecretKey,
 		"GATEHOUSE_ENV":           "production",
 		"GATEHOUSE_PUBLIC_URL":    "https://auth.example.com",
 		"GATEHOUSE_DATABASE_URL":  "postgres://gatehouse:pgpass-1@db:5432/gatehouse?sslmode=verify-full&sslpassword=querypass-6",

@@ -31,6 +31,12 @@ var sectionTitles = map[string]string{
 	"sentry":   "Error reporting (Sentry)",
 	"jobs":     "Job queue",
 	"metrics":  "Metrics",
+	"secret":   "Secrets",
+	"token":    "Access tokens",
+	"session":  "Sessions",
+	"password": "Passwords",
+	"account":  "Accounts",
+	"cookies":  "Browser cookies",
 }
 
 // reference renders the key table as the Markdown that docs/configuration.md embeds.
@@ -160,6 +166,8 @@ func fakeSecrets(path string) ([]byte, error) {
 		return []byte("https://key@o1.ingest.sentry.io/1\n"), nil
 	case strings.Contains(path, "metrics"):
 		return []byte("metrics-token\n"), nil
+	case strings.Contains(path, "secret_key"):
+		return []byte(testSecretKey + "\n"), nil
 	}
 	return files{}.readFile(path)
 }

@@ -151,6 +151,23 @@ func originsVar(f func(*Config) *[]string) binding {
 	}
 }
 
+// wordsVar is a comma-separated list of plain words (role names, audiences).
+func wordsVar(f func(*Config) *[]string) binding {
+	return binding{
+		set: func(c *Config, v string) error {
+			var out []string
+			for _, w := range strings.Split(v, ",") {
+				if w = strings.TrimSpace(w); w != "" {
+					out = append(out, w)
+				}
+			}
+			*f(c) = out
+			return nil
+		},
+		get: func(c *Config) string { return strings.Join(*f(c), ",") },
+	}
+}
+
 // with attaches a binding to a key.
 func (k key) with(b binding) key {
 	k.set, k.get = b.set, b.get
@@ -358,6 +375,12 @@ var keyTable = []key{
 		accepts: "an address, with or without a display name (`Example <no-reply@example.com>`)",
 		check:   func(c *Config) error { return checkMailAddress(c.SMTP.From) },
 	}.with(stringVar(func(c *Config) *string { return &c.SMTP.From })),
+	key{
+		env: "GATEHOUSE_SMTP_RATE_PER_SECOND", file: "smtp.rate_per_second", def: "10",
+		doc:     "Most messages sent per second by all nodes together, so a burst of sign-ups cannot get the sending account throttled (0: no cap).",
+		accepts: "whole number, 0 to 10000",
+		check:   func(c *Config) error { return checkRange(c.SMTP.RatePerSecond, 0, 10000) },
+	}.with(intVar(func(c *Config) *int { return &c.SMTP.RatePerSecond })),
 
 	// Log.
 	key{
@@ -466,6 +489,169 @@ var keyTable = []key{
 		secret:  true, redact: redactToken,
 		check: func(c *Config) error { return checkNoSpace(c.Metrics.Token) },
 	}.with(stringVar(func(c *Config) *string { return &c.Metrics.Token })),
+	// Secrets and tokens.
+	key{
+		env: "GATEHOUSE_SECRET_KEY", file: "secret.key", def: "",
+		defDoc:  "empty: in development, generated once into `GATEHOUSE_DATA_DIR/secret.key`; required in production",
+		doc:     "Master secret. The key that encrypts signing keys at rest and the key of one-time-code hashes are derived from it (HKDF). Changing it makes stored signing keys unreadable: rotate them first.",
+		accepts: "base64 (standard or URL-safe) of at least 32 random bytes, e.g. `openssl rand -base64 32`",
+		secret:  true, redact: redactToken,
+		check: checkSecretKey,
+	}.with(stringVar(func(c *Config) *string { return &c.SecretKey })),
+	key{
+		env: "GATEHOUSE_TOKEN_ALGORITHM", file: "token.algorithm", def: "EdDSA",
+		doc:     "Signature algorithm of access tokens.",
+		accepts: "`EdDSA` (Ed25519) or `ES256` (P-256)",
+		check:   func(c *Config) error { return checkOneOf(c.Token.Algorithm, "EdDSA", "ES256") },
+	}.with(stringVar(func(c *Config) *string { return &c.Token.Algorithm })),
+	key{
+		env: "GATEHOUSE_TOKEN_ACCESS_TTL", file: "token.access_ttl", def: "15m",
+		doc:     "Lifetime of access tokens.",
+		accepts: "duration from 1m to 24h",
+		check:   func(c *Config) error { return checkDurationBetween(c.Token.AccessTTL, time.Minute, 24*time.Hour) },
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Token.AccessTTL }, "15m")),
+	key{
+		env: "GATEHOUSE_TOKEN_AUDIENCE", file: "token.audience", def: "", list: true,
+		defDoc:  "empty: the public URL",
+		doc:     "The `aud` claim of access tokens: the services that accept them.",
+		accepts: "comma-separated names or URLs",
+	}.with(wordsVar(func(c *Config) *[]string { return &c.Token.Audience })),
+	key{
+		env: "GATEHOUSE_TOKEN_KEY_OVERLAP", file: "token.key_overlap", def: "24h",
+		doc:     "How long a retired signing key stays in the JWKS and keeps verifying after rotation. Must exceed the access-token lifetime.",
+		accepts: "duration, longer than the access-token lifetime",
+		check: func(c *Config) error {
+			if c.Token.KeyOverlap <= c.Token.AccessTTL {
+				return fmt.Errorf("%s is not longer than GATEHOUSE_TOKEN_ACCESS_TTL (%s)", formatDuration(c.Token.KeyOverlap), formatDuration(c.Token.AccessTTL))
+			}
+			return nil
+		},
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Token.KeyOverlap }, "24h")),
+	key{
+		env: "GATEHOUSE_TOKEN_ACTIVATION_DELAY", file: "token.activation_delay", def: "5m",
+		doc:     "How long a rotated-in key is published in the JWKS before it starts signing, so verifiers learn it first.",
+		accepts: "duration from 0s to 24h",
+		check: func(c *Config) error {
+			return checkDurationBetween(c.Token.ActivationDelay, 0, 24*time.Hour)
+		},
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Token.ActivationDelay }, "5m")),
+
+	// Sessions.
+	key{
+		env: "GATEHOUSE_SESSION_ABSOLUTE_LIFETIME", file: "session.absolute_lifetime", def: "720h",
+		doc:     "Longest a session lasts from sign-in, however active.",
+		accepts: "duration from 1h to 8760h",
+		check: func(c *Config) error {
+			return checkDurationBetween(c.Session.AbsoluteLifetime, time.Hour, 8760*time.Hour)
+		},
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Session.AbsoluteLifetime }, "720h")),
+	key{
+		env: "GATEHOUSE_SESSION_IDLE_TIMEOUT", file: "session.idle_timeout", def: "168h",
+		doc:     "A session not refreshed for this long ends.",
+		accepts: "duration from 5m up to the absolute lifetime",
+		check: func(c *Config) error {
+			return checkDurationBetween(c.Session.IdleTimeout, 5*time.Minute, c.Session.AbsoluteLifetime)
+		},
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Session.IdleTimeout }, "168h")),
+	key{
+		env: "GATEHOUSE_SESSION_REFRESH_GRACE", file: "session.refresh_grace", def: "10s",
+		doc:     "Window in which presenting an already-rotated refresh token again returns the same successor (an honest retry) instead of revoking the session as stolen.",
+		accepts: "duration from 0s to 1m",
+		check: func(c *Config) error {
+			return checkDurationBetween(c.Session.RefreshGrace, 0, time.Minute)
+		},
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Session.RefreshGrace }, "10s")),
+
+	// Passwords.
+	key{
+		env: "GATEHOUSE_PASSWORD_MEMORY_KIB", file: "password.memory_kib", def: "19456",
+		doc:     "Argon2id memory per hash in KiB (OWASP minimum 19456 = 19 MiB).",
+		accepts: "whole number, 19456 to 1048576",
+		check:   func(c *Config) error { return checkRange(c.Password.MemoryKiB, 19456, 1<<20) },
+	}.with(intVar(func(c *Config) *int { return &c.Password.MemoryKiB })),
+	key{
+		env: "GATEHOUSE_PASSWORD_ITERATIONS", file: "password.iterations", def: "2",
+		doc:     "Argon2id passes (t).",
+		accepts: "whole number, 2 to 20",
+		check:   func(c *Config) error { return checkRange(c.Password.Iterations, 2, 20) },
+	}.with(intVar(func(c *Config) *int { return &c.Password.Iterations })),
+	key{
+		env: "GATEHOUSE_PASSWORD_PARALLELISM", file: "password.parallelism", def: "1",
+		doc:     "Argon2id lanes (p).",
+		accepts: "whole number, 1 to 16",
+		check:   func(c *Config) error { return checkRange(c.Password.Parallelism, 1, 16) },
+	}.with(intVar(func(c *Config) *int { return &c.Password.Parallelism })),
+	key{
+		env: "GATEHOUSE_PASSWORD_MAX_CONCURRENT", file: "password.max_concurrent", def: "0",
+		defDoc:  "0: one per core",
+		doc:     "Most password hashes computed at once; further sign-ins wait, so a flood cannot exhaust memory.",
+		accepts: "whole number, 0 to 256",
+		check:   func(c *Config) error { return checkRange(c.Password.MaxConcurrent, 0, 256) },
+	}.with(intVar(func(c *Config) *int { return &c.Password.MaxConcurrent })),
+	key{
+		env: "GATEHOUSE_PASSWORD_MIN_LENGTH", file: "password.min_length", def: "8",
+		doc:     "Shortest password accepted, in characters.",
+		accepts: "whole number, 8 to 128",
+		check:   func(c *Config) error { return checkRange(c.Password.MinLength, 8, 128) },
+	}.with(intVar(func(c *Config) *int { return &c.Password.MinLength })),
+	key{
+		env: "GATEHOUSE_PASSWORD_MAX_LENGTH", file: "password.max_length", def: "128",
+		doc:     "Longest password accepted, in characters. Nothing is truncated.",
+		accepts: "whole number, from the minimum length to 128",
+		check:   func(c *Config) error { return checkRange(c.Password.MaxLength, c.Password.MinLength, 128) },
+	}.with(intVar(func(c *Config) *int { return &c.Password.MaxLength })),
+	key{
+		env: "GATEHOUSE_PASSWORD_REJECT_COMMON", file: "password.reject_common", def: "true",
+		doc:     "Refuse passwords found in the bundled list of common and breached passwords.",
+		accepts: "true or false",
+	}.with(boolVar(func(c *Config) *bool { return &c.Password.RejectCommon })),
+	key{
+		env: "GATEHOUSE_PASSWORD_MIN_SCORE", file: "password.min_score", def: "0",
+		doc:     "Lowest zxcvbn strength score accepted (0 turns the check off).",
+		accepts: "whole number, 0 to 4",
+		check:   func(c *Config) error { return checkRange(c.Password.MinScore, 0, 4) },
+	}.with(intVar(func(c *Config) *int { return &c.Password.MinScore })),
+	key{
+		env: "GATEHOUSE_PASSWORD_REQUIRE_UPPER", file: "password.require_upper", def: "false",
+		doc: "Composition rule (off by default, as NIST advises): require an upper-case letter.", accepts: "true or false",
+	}.with(boolVar(func(c *Config) *bool { return &c.Password.RequireUpper })),
+	key{
+		env: "GATEHOUSE_PASSWORD_REQUIRE_LOWER", file: "password.require_lower", def: "false",
+		doc: "Composition rule: require a lower-case letter.", accepts: "true or false",
+	}.with(boolVar(func(c *Config) *bool { return &c.Password.RequireLower })),
+	key{
+		env: "GATEHOUSE_PASSWORD_REQUIRE_DIGIT", file: "password.require_digit", def: "false",
+		doc: "Composition rule: require a digit.", accepts: "true or false",
+	}.with(boolVar(func(c *Config) *bool { return &c.Password.RequireDigit })),
+	key{
+		env: "GATEHOUSE_PASSWORD_REQUIRE_SYMBOL", file: "password.require_symbol", def: "false",
+		doc: "Composition rule: require a character that is neither a letter nor a digit.", accepts: "true or false",
+	}.with(boolVar(func(c *Config) *bool { return &c.Password.RequireSymbol })),
+
+	// Accounts.
+	key{
+		env: "GATEHOUSE_ACCOUNT_DEFAULT_ROLES", file: "account.default_roles", def: "user", list: true,
+		doc:     "Roles given to every new account.",
+		accepts: "comma-separated role names",
+	}.with(wordsVar(func(c *Config) *[]string { return &c.Account.DefaultRoles })),
+	key{
+		env: "GATEHOUSE_ACCOUNT_ALLOW_UNVERIFIED_LOGIN", file: "account.allow_unverified_login", def: "false",
+		doc:     "Let accounts sign in with a password before their email is verified. When false, such a sign-in gets the `email_not_verified` problem so the app can offer a new link.",
+		accepts: "true or false",
+	}.with(boolVar(func(c *Config) *bool { return &c.Account.AllowUnverifiedLogin })),
+	key{
+		env: "GATEHOUSE_ACCOUNT_VERIFY_RESEND_COOLDOWN", file: "account.verify_resend_cooldown", def: "60s",
+		doc:     "Least time between two verification emails to one address.",
+		accepts: "duration from 0s to 1h",
+		check: func(c *Config) error {
+			return checkDurationBetween(c.Account.VerifyResendCooldown, 0, time.Hour)
+		},
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Account.VerifyResendCooldown }, "60s")),
+	key{
+		env: "GATEHOUSE_COOKIES_ENABLED", file: "cookies.enabled", def: "true",
+		doc:     "Offer the cookie mode to browser clients (tokens in `__Host-` HttpOnly cookies, CSRF-protected).",
+		accepts: "true or false",
+	}.with(boolVar(func(c *Config) *bool { return &c.Cookies.Enabled })),
 }
 
 // keyByEnv finds a key by its variable name.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -269,3 +270,33 @@ func checkMailAddress(v string) error {
 // errNotURL reports a secret URL that does not parse, without the parser's message, which quotes
 // parts of the URL.
 var errNotURL = errors.New("not a valid URL (percent-encode special characters in the user name and password, e.g. %40 for @)")
+
+// checkSecretKey: production needs a real master secret; any value given must decode to at least 32
+// bytes. (The value is never quoted: it is a secret.)
+func checkSecretKey(c *Config) error {
+	if c.SecretKey == "" {
+		if c.Production() {
+			return errors.New("required in production (generate one with `openssl rand -base64 32`)")
+		}
+		return nil
+	}
+	if _, err := DecodeSecretKey(c.SecretKey); err != nil {
+		return err
+	}
+	return nil
+}
+
+// DecodeSecretKey decodes GATEHOUSE_SECRET_KEY: standard or URL-safe base64, padded or not, of at
+// least 32 bytes.
+func DecodeSecretKey(v string) ([]byte, error) {
+	v = strings.TrimSpace(v)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(v); err == nil {
+			if len(b) < 32 {
+				return nil, fmt.Errorf("decodes to %d bytes; at least 32 are needed", len(b))
+			}
+			return b, nil
+		}
+	}
+	return nil, errors.New("is not base64")
+}
