@@ -1,25 +1,80 @@
 package postgres
 
-// TEMPORARY: replaced by the keys slice in this session.
-
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/records"
 	"github.com/gatehouse/gatehouse/internal/token"
 )
 
-var (
-	_ = time.Now
-	_ token.StoredKey
-	_ gatehouse.Account
-)
+var _ token.KeyStore = (*DB)(nil)
 
-func (db *DB) ListKeys(ctx context.Context) ([]token.StoredKey, error) { return nil, errPending }
+// ListKeys returns every signing key, expired ones included, oldest generation first.
+func (db *DB) ListKeys(ctx context.Context) ([]token.StoredKey, error) {
+	const q = `SELECT id, generation, algorithm, public_key, private_key, created_at, activates_at, retires_at, expires_at
+		FROM signing_keys ORDER BY generation`
+	rows, err := db.pool.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list signing keys: %w", translateCtx(ctx, err))
+	}
+	defer rows.Close()
+	var keys []token.StoredKey
+	for rows.Next() {
+		var k token.StoredKey
+		var created, activates, retires, expires *time.Time
+		if err := rows.Scan(&k.ID, &k.Generation, &k.Algorithm, &k.PublicKey, &k.PrivateKey,
+			&created, &activates, &retires, &expires); err != nil {
+			return nil, fmt.Errorf("postgres: list signing keys: %w", translateCtx(ctx, err))
+		}
+		k.CreatedAt, k.ActivatesAt, k.RetiresAt, k.ExpiresAt = fromNullTime(created), fromNullTime(activates), fromNullTime(retires), fromNullTime(expires)
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: list signing keys: %w", translateCtx(ctx, err))
+	}
+	return keys, nil
+}
 
-func (db *DB) InsertKey(ctx context.Context, key token.StoredKey) error { return errPending }
+// InsertKey adds a signing key; a taken id or generation is a *gatehouse.Error with code
+// gatehouse.ECONFLICT (wrapping records.ErrConflict).
+func (db *DB) InsertKey(ctx context.Context, key token.StoredKey) error {
+	const q = `INSERT INTO signing_keys
+		(id, generation, algorithm, public_key, private_key, created_at, activates_at, retires_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	_, err := db.pool.Exec(ctx, q, key.ID, key.Generation, key.Algorithm, key.PublicKey, key.PrivateKey,
+		nullTimeArg(key.CreatedAt), nullTimeArg(key.ActivatesAt), nullTimeArg(key.RetiresAt), nullTimeArg(key.ExpiresAt))
+	if err == nil {
+		return nil
+	}
+	err = translateCtx(ctx, err)
+	if errors.Is(err, records.ErrConflict) {
+		return &gatehouse.Error{
+			Code:    gatehouse.ECONFLICT,
+			Message: fmt.Sprintf("A signing key with id %s or generation %d already exists.", key.ID, key.Generation),
+			Err:     fmt.Errorf("postgres: insert signing key %s: %w", key.ID, err),
+		}
+	}
+	return fmt.Errorf("postgres: insert signing key %s: %w", key.ID, err)
+}
 
+// RetireKey sets a key's RetiresAt and ExpiresAt; an unknown id is a *gatehouse.Error with code
+// gatehouse.ENOTFOUND (wrapping records.ErrNotFound).
 func (db *DB) RetireKey(ctx context.Context, id string, retiresAt, expiresAt time.Time) error {
-	return errPending
+	tag, err := db.pool.Exec(ctx, "UPDATE signing_keys SET retires_at = $1, expires_at = $2 WHERE id = $3",
+		nullTimeArg(retiresAt), nullTimeArg(expiresAt), id)
+	if err != nil {
+		return fmt.Errorf("postgres: retire signing key %s: %w", id, translateCtx(ctx, err))
+	}
+	if tag.RowsAffected() == 0 {
+		return &gatehouse.Error{
+			Code:    gatehouse.ENOTFOUND,
+			Message: fmt.Sprintf("Signing key %s not found.", id),
+			Err:     fmt.Errorf("postgres: retire signing key %s: %w", id, records.ErrNotFound),
+		}
+	}
+	return nil
 }

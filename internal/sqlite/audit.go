@@ -1,41 +1,234 @@
 package sqlite
 
-// TEMPORARY: replaced by the audit slice in this session.
-
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/internal/token"
+	"github.com/gatehouse/gatehouse/internal/records"
 )
 
 var (
-	_ = time.Now
-	_ token.StoredKey
-	_ gatehouse.Account
+	_ records.AuditWriter        = (*tx)(nil)
+	_ records.MailDeliveryWriter = (*tx)(nil)
+	_ records.MailDeliveries     = (*DB)(nil)
 )
 
-func (db *DB) InsertAuditEvent(ctx context.Context, e *gatehouse.AuditEvent) error { return errPending }
+// InsertAuditEvent appends e to the audit log on the write connection (not inside a caller's
+// transaction: use tx.InsertAuditEvent for that). See insertAuditEvent for what is stored.
+func (db *DB) InsertAuditEvent(ctx context.Context, e *gatehouse.AuditEvent) error {
+	return insertAuditEvent(ctx, db.write, e)
+}
 
-func (t *tx) InsertAuditEvent(ctx context.Context, e *gatehouse.AuditEvent) error { return errPending }
+// InsertAuditEvent appends e to the audit log in the transaction.
+func (t *tx) InsertAuditEvent(ctx context.Context, e *gatehouse.AuditEvent) error {
+	return insertAuditEvent(ctx, t.tx, e)
+}
 
+// insertAuditEvent stores e. ID, Action, Outcome and CreatedAt are required. CreatedAt is kept to the
+// microsecond (as PostgreSQL keeps it); empty strings are stored as NULL; Data is stored as a JSON
+// object, NULL when empty, and must therefore be encodable as JSON.
+func insertAuditEvent(ctx context.Context, q querier, e *gatehouse.AuditEvent) error {
+	if e.ID == "" || e.Action == "" || e.Outcome == "" || e.CreatedAt.IsZero() {
+		return fmt.Errorf("sqlite: insert audit event %q (%s): ID, Action, Outcome and CreatedAt are required", e.ID, e.Action)
+	}
+	var data any
+	if len(e.Data) > 0 {
+		b, err := json.Marshal(e.Data)
+		if err != nil {
+			return fmt.Errorf("sqlite: insert audit event %s (%s): encode data: %w", e.ID, e.Action, err)
+		}
+		data = string(b)
+	}
+	const stmt = `INSERT INTO audit_events
+		(id, action, outcome, reason, actor_id, subject_id, session_id, ip, user_agent, request_id, data, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	_, err := q.ExecContext(ctx, stmt, e.ID, e.Action, e.Outcome, nullIfEmpty(e.Reason), nullIfEmpty(e.ActorID),
+		nullIfEmpty(e.SubjectID), nullIfEmpty(e.SessionID), nullIfEmpty(e.IP), nullIfEmpty(e.UserAgent),
+		nullIfEmpty(e.RequestID), data, textTimeArg(e.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: insert audit event %s (%s): %w", e.ID, e.Action, translateCtx(ctx, err))
+	}
+	return nil
+}
+
+// GetAuditEvent reads one audit event, or records.ErrNotFound. Data comes back as decoded JSON: numbers
+// are float64, nested objects map[string]any, and an empty Data comes back nil. (The audit query API
+// will list events; this reads one back, for operators and for the contract tests.)
+func (db *DB) GetAuditEvent(ctx context.Context, id string) (*gatehouse.AuditEvent, error) {
+	const q = `SELECT id, action, outcome, coalesce(reason, ''), coalesce(actor_id, ''), coalesce(subject_id, ''),
+		coalesce(session_id, ''), coalesce(ip, ''), coalesce(user_agent, ''), coalesce(request_id, ''), data, created_at
+		FROM audit_events WHERE id = ?`
+	var e gatehouse.AuditEvent
+	var data sql.NullString
+	err := db.read.QueryRowContext(ctx, q, id).Scan(&e.ID, &e.Action, &e.Outcome, &e.Reason, &e.ActorID, &e.SubjectID,
+		&e.SessionID, &e.IP, &e.UserAgent, &e.RequestID, &data, textTimeDest{&e.CreatedAt})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get audit event %s: %w", id, translateCtx(ctx, err))
+	}
+	if data.Valid {
+		if err := json.Unmarshal([]byte(data.String), &e.Data); err != nil {
+			return nil, fmt.Errorf("sqlite: get audit event %s: decode data: %w", id, err)
+		}
+	}
+	return &e, nil
+}
+
+// CreateMailDelivery records an email on the write connection.
 func (db *DB) CreateMailDelivery(ctx context.Context, d *gatehouse.MailDelivery) error {
-	return errPending
+	return createMailDelivery(ctx, db.write, d)
 }
 
+// CreateMailDelivery records an email in the transaction that queues it.
 func (t *tx) CreateMailDelivery(ctx context.Context, d *gatehouse.MailDelivery) error {
-	return errPending
+	return createMailDelivery(ctx, t.tx, d)
 }
 
+// createMailDelivery stores d. ID and CreatedAt are required; a zero UpdatedAt is set to CreatedAt
+// (in d too). Times are kept to the microsecond; empty LastError and ProviderMessageID are NULL.
+// A status other than queued, sent or failed violates a CHECK constraint.
+func createMailDelivery(ctx context.Context, q querier, d *gatehouse.MailDelivery) error {
+	if d.ID == "" || d.CreatedAt.IsZero() {
+		return fmt.Errorf("sqlite: create mail delivery %q: ID and CreatedAt are required", d.ID)
+	}
+	if d.UpdatedAt.IsZero() {
+		d.UpdatedAt = d.CreatedAt
+	}
+	const stmt = `INSERT INTO mail_deliveries
+		(id, recipient, template, subject, status, attempts, last_error, provider_message_id, created_at, updated_at, sent_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	_, err := q.ExecContext(ctx, stmt, d.ID, d.To, d.Template, d.Subject, d.Status, d.Attempts,
+		nullIfEmpty(d.LastError), nullIfEmpty(d.ProviderMessageID),
+		textTimeArg(d.CreatedAt), textTimeArg(d.UpdatedAt), textTimeArg(d.SentAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: create mail delivery %s: %w", d.ID, translateCtx(ctx, err))
+	}
+	return nil
+}
+
+// UpdateMailDelivery stores Status, Attempts, LastError, ProviderMessageID, UpdatedAt and SentAt;
+// records.ErrNotFound when there is no such delivery.
 func (db *DB) UpdateMailDelivery(ctx context.Context, d *gatehouse.MailDelivery) error {
-	return errPending
+	const stmt = `UPDATE mail_deliveries
+		SET status = ?, attempts = ?, last_error = ?, provider_message_id = ?, updated_at = ?, sent_at = ?
+		WHERE id = ?`
+	res, err := db.write.ExecContext(ctx, stmt, d.Status, d.Attempts, nullIfEmpty(d.LastError),
+		nullIfEmpty(d.ProviderMessageID), textTimeArg(d.UpdatedAt), textTimeArg(d.SentAt), d.ID)
+	if err == nil {
+		err = matchedRow(res)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: update mail delivery %s: %w", d.ID, translateCtx(ctx, err))
+	}
+	return nil
 }
 
+const mailDeliveryColumns = `id, recipient, template, subject, status, attempts, coalesce(last_error, ''),
+	coalesce(provider_message_id, ''), created_at, updated_at, sent_at`
+
+// GetMailDelivery reads one delivery, or records.ErrNotFound.
 func (db *DB) GetMailDelivery(ctx context.Context, id string) (*gatehouse.MailDelivery, error) {
-	return nil, errPending
+	d, err := scanMailDelivery(db.read.QueryRowContext(ctx, "SELECT "+mailDeliveryColumns+" FROM mail_deliveries WHERE id = ?", id))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get mail delivery %s: %w", id, translateCtx(ctx, err))
+	}
+	return d, nil
 }
 
+// ListMailDeliveries returns at most limit deliveries, newest first (ties broken by id, newest
+// first). A limit below 1 is an error.
 func (db *DB) ListMailDeliveries(ctx context.Context, limit int) ([]*gatehouse.MailDelivery, error) {
-	return nil, errPending
+	if limit < 1 {
+		return nil, fmt.Errorf("sqlite: list mail deliveries: limit %d, want at least 1", limit)
+	}
+	rows, err := db.read.QueryContext(ctx,
+		"SELECT "+mailDeliveryColumns+" FROM mail_deliveries ORDER BY created_at DESC, id DESC LIMIT ?", limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list mail deliveries: %w", translateCtx(ctx, err))
+	}
+	defer rows.Close()
+	var out []*gatehouse.MailDelivery
+	for rows.Next() {
+		d, err := scanMailDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list mail deliveries: %w", translateCtx(ctx, err))
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list mail deliveries: %w", translateCtx(ctx, err))
+	}
+	return out, nil
+}
+
+func scanMailDelivery(row interface{ Scan(dest ...any) error }) (*gatehouse.MailDelivery, error) {
+	var d gatehouse.MailDelivery
+	if err := row.Scan(&d.ID, &d.To, &d.Template, &d.Subject, &d.Status, &d.Attempts, &d.LastError,
+		&d.ProviderMessageID, textTimeDest{&d.CreatedAt}, textTimeDest{&d.UpdatedAt}, textTimeDest{&d.SentAt}); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// textTimeLayout is how the signing-key, audit and mail-delivery tables store times: ISO-8601 UTC
+// with exactly six fractional digits. The fixed width makes text order time order (which
+// RFC3339Nano, trimming trailing zeros, would not), and six digits match PostgreSQL's precision so
+// both stores give back the same time.
+const textTimeLayout = "2006-01-02T15:04:05.000000Z"
+
+// textTimeArg encodes t for a time column: NULL for the zero time, otherwise UTC text truncated to
+// the microsecond.
+func textTimeArg(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Truncate(time.Microsecond).Format(textTimeLayout)
+}
+
+// textTimeDest scans a time column written by textTimeArg: NULL is the zero time.
+type textTimeDest struct{ t *time.Time }
+
+func (d textTimeDest) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*d.t = time.Time{}
+		return nil
+	case string:
+		return d.parse(v)
+	case []byte:
+		return d.parse(string(v))
+	}
+	return fmt.Errorf("scan %T as a time", src)
+}
+
+func (d textTimeDest) parse(s string) error {
+	t, err := time.Parse(textTimeLayout, s)
+	if err != nil {
+		return fmt.Errorf("parse stored time: %w", err)
+	}
+	*d.t = t.UTC()
+	return nil
+}
+
+// nullIfEmpty stores "" as NULL.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// matchedRow turns a statement that matched no row into records.ErrNotFound.
+func matchedRow(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: no row matched", records.ErrNotFound)
+	}
+	return nil
 }
