@@ -1,61 +1,349 @@
 package sqlite
 
-// TEMPORARY: replaced by the accounts slice in this session.
-
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/internal/token"
+	"github.com/gatehouse/gatehouse/internal/records"
 )
 
-var (
-	_ = time.Now
-	_ token.StoredKey
-	_ gatehouse.Account
-)
+// The accounts tables (migration 00002) hold times as ISO-8601 UTC text with six fractional
+// digits: fixed width, so that they sort as times, at PostgreSQL's precision (microseconds,
+// truncated). NULL is the zero time.
+const accountTimeLayout = "2006-01-02T15:04:05.000000Z"
 
+// accountColumns is the select list scanAccount reads.
+const accountColumns = `id, status, roles, name, locale, email, email_verified_at, phone, phone_verified_at,
+	password_hash, created_at, updated_at, deleted_at`
+
+// GetAccount reads an account, deleted or not, through the read pool. An id that is not a UUID
+// is not found.
 func (db *DB) GetAccount(ctx context.Context, id string) (*gatehouse.Account, error) {
-	return nil, errPending
+	return getAccount(ctx, db.read, id)
+}
+
+// GetAccountByEmail finds the account that is not deleted with this email, compared
+// case-insensitively, through the read pool.
+func (db *DB) GetAccountByEmail(ctx context.Context, email string) (*gatehouse.Account, error) {
+	return getAccountByEmail(ctx, db.read, email)
+}
+
+// GetAccountByPhone finds the account that is not deleted with this phone number, compared
+// exactly, through the read pool.
+func (db *DB) GetAccountByPhone(ctx context.Context, phone string) (*gatehouse.Account, error) {
+	return getAccountByPhone(ctx, db.read, phone)
 }
 
 func (t *tx) GetAccount(ctx context.Context, id string) (*gatehouse.Account, error) {
-	return nil, errPending
-}
-
-func (db *DB) GetAccountByEmail(ctx context.Context, email string) (*gatehouse.Account, error) {
-	return nil, errPending
+	return getAccount(ctx, t.tx, id)
 }
 
 func (t *tx) GetAccountByEmail(ctx context.Context, email string) (*gatehouse.Account, error) {
-	return nil, errPending
-}
-
-func (db *DB) GetAccountByPhone(ctx context.Context, phone string) (*gatehouse.Account, error) {
-	return nil, errPending
+	return getAccountByEmail(ctx, t.tx, email)
 }
 
 func (t *tx) GetAccountByPhone(ctx context.Context, phone string) (*gatehouse.Account, error) {
-	return nil, errPending
+	return getAccountByPhone(ctx, t.tx, phone)
 }
 
-func (t *tx) CreateAccount(ctx context.Context, a *gatehouse.Account) error { return errPending }
+func getAccount(ctx context.Context, q querier, id string) (*gatehouse.Account, error) {
+	key, ok := accountUUID(id)
+	if !ok {
+		return nil, fmt.Errorf("sqlite: get account %q: %w", id, records.ErrNotFound)
+	}
+	a, err := scanAccount(q.QueryRowContext(ctx, "SELECT "+accountColumns+" FROM accounts WHERE id = ?", key))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get account %s: %w", key, translateCtx(ctx, err))
+	}
+	return a, nil
+}
 
-func (t *tx) UpdateAccount(ctx context.Context, a *gatehouse.Account) error { return errPending }
+func getAccountByEmail(ctx context.Context, q querier, email string) (*gatehouse.Account, error) {
+	if email == "" {
+		return nil, fmt.Errorf("sqlite: get account by empty email: %w", records.ErrNotFound)
+	}
+	a, err := scanAccount(q.QueryRowContext(ctx,
+		"SELECT "+accountColumns+" FROM accounts WHERE email_key = ? AND status <> 'deleted'", accountEmailKey(email)))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get account by email: %w", translateCtx(ctx, err))
+	}
+	return a, nil
+}
 
+func getAccountByPhone(ctx context.Context, q querier, phone string) (*gatehouse.Account, error) {
+	if phone == "" {
+		return nil, fmt.Errorf("sqlite: get account by empty phone: %w", records.ErrNotFound)
+	}
+	a, err := scanAccount(q.QueryRowContext(ctx,
+		"SELECT "+accountColumns+" FROM accounts WHERE phone = ? AND status <> 'deleted'", phone))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get account by phone: %w", translateCtx(ctx, err))
+	}
+	return a, nil
+}
+
+// scanAccount reads one row of accountColumns.
+func scanAccount(row *sql.Row) (*gatehouse.Account, error) {
+	var (
+		a            gatehouse.Account
+		roles        string
+		email, phone sql.NullString
+	)
+	err := row.Scan(&a.ID, &a.Status, &roles, &a.Name, &a.Locale,
+		&email, accountTimeDest{&a.EmailVerifiedAt}, &phone, accountTimeDest{&a.PhoneVerifiedAt},
+		&a.PasswordHash, accountTimeDest{&a.CreatedAt}, accountTimeDest{&a.UpdatedAt}, accountTimeDest{&a.DeletedAt})
+	if err != nil {
+		return nil, err
+	}
+	a.Email, a.Phone = email.String, phone.String
+	if err := json.Unmarshal([]byte(roles), &a.Roles); err != nil {
+		return nil, fmt.Errorf("decode roles of account %s: %w", a.ID, err)
+	}
+	if a.Roles == nil {
+		a.Roles = []string{}
+	}
+	return &a, nil
+}
+
+// accountRow is an account as its columns hold it.
+type accountRow struct {
+	id, status, roles string
+	// email, emailKey and phone are NULL when absent or when the account is deleted; a deleted
+	// account's identifiers go to deletedEmail and deletedPhone instead.
+	email, emailKey, phone     any
+	deletedEmail, deletedPhone any
+}
+
+// newAccountRow checks the invariants the schema also enforces, with a clearer message, and maps
+// the account to its columns: an empty identifier is NULL, and a deleted account's identifiers move
+// aside so that they are free.
+func newAccountRow(a *gatehouse.Account) (accountRow, error) {
+	id, ok := accountUUID(a.ID)
+	if !ok {
+		return accountRow{}, fmt.Errorf("account id %q is not a UUID", a.ID)
+	}
+	deleted := a.Status == gatehouse.AccountDeleted
+	if deleted == a.DeletedAt.IsZero() {
+		return accountRow{}, fmt.Errorf("account %s: status %q with deleted time %v: the deleted time is set exactly when the status is deleted",
+			id, a.Status, a.DeletedAt)
+	}
+	roles := a.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	encoded, err := json.Marshal(roles)
+	if err != nil {
+		return accountRow{}, fmt.Errorf("encode roles of account %s: %w", id, err)
+	}
+	r := accountRow{id: id, status: string(a.Status), roles: string(encoded)}
+	if deleted {
+		r.deletedEmail, r.deletedPhone = accountNullText(a.Email), accountNullText(a.Phone)
+	} else {
+		r.email, r.emailKey, r.phone = accountNullText(a.Email), accountNullText(accountEmailKey(a.Email)), accountNullText(a.Phone)
+	}
+	return r, nil
+}
+
+// CreateAccount inserts the account; records.ErrConflict when its id, email or phone is taken.
+func (t *tx) CreateAccount(ctx context.Context, a *gatehouse.Account) error {
+	r, err := newAccountRow(a)
+	if err != nil {
+		return fmt.Errorf("sqlite: create account: %w", err)
+	}
+	const q = `INSERT INTO accounts (id, status, roles, name, locale, email, email_key, email_verified_at,
+		phone, phone_verified_at, password_hash, created_at, updated_at, deleted_at, deleted_email, deleted_phone)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	_, err = t.tx.ExecContext(ctx, q, r.id, r.status, r.roles, a.Name, a.Locale,
+		r.email, r.emailKey, accountTimeArg(a.EmailVerifiedAt), r.phone, accountTimeArg(a.PhoneVerifiedAt),
+		a.PasswordHash, accountTimeArg(a.CreatedAt), accountTimeArg(a.UpdatedAt), accountTimeArg(a.DeletedAt),
+		r.deletedEmail, r.deletedPhone)
+	if err != nil {
+		return fmt.Errorf("sqlite: create account %s: %w", r.id, translateCtx(ctx, err))
+	}
+	return nil
+}
+
+// UpdateAccount replaces every column but id and created_at. When the account is deleted its
+// email and phone become NULL, and the former values (those given, else those stored) move to
+// deleted_email and deleted_phone.
+func (t *tx) UpdateAccount(ctx context.Context, a *gatehouse.Account) error {
+	r, err := newAccountRow(a)
+	if err != nil {
+		return fmt.Errorf("sqlite: update account: %w", err)
+	}
+	const q = `UPDATE accounts SET status = ?1, roles = ?2, name = ?3, locale = ?4,
+		email = ?5, email_key = ?6, email_verified_at = ?7, phone = ?8, phone_verified_at = ?9,
+		password_hash = ?10, updated_at = ?11, deleted_at = ?12,
+		deleted_email = CASE WHEN ?1 = 'deleted' THEN coalesce(?13, email, deleted_email) END,
+		deleted_phone = CASE WHEN ?1 = 'deleted' THEN coalesce(?14, phone, deleted_phone) END
+		WHERE id = ?15`
+	res, err := t.tx.ExecContext(ctx, q, r.status, r.roles, a.Name, a.Locale,
+		r.email, r.emailKey, accountTimeArg(a.EmailVerifiedAt), r.phone, accountTimeArg(a.PhoneVerifiedAt),
+		a.PasswordHash, accountTimeArg(a.UpdatedAt), accountTimeArg(a.DeletedAt),
+		r.deletedEmail, r.deletedPhone, r.id)
+	if err != nil {
+		return fmt.Errorf("sqlite: update account %s: %w", r.id, translateCtx(ctx, err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: update account %s: %w", r.id, translateCtx(ctx, err))
+	} else if n == 0 {
+		return fmt.Errorf("sqlite: update account %s: %w", r.id, records.ErrNotFound)
+	}
+	return nil
+}
+
+// verificationColumns is the select list scanEmailVerification reads.
+const verificationColumns = `id, account_id, email, token_hash, code_hash, expires_at, code_expires_at,
+	code_attempts, consumed_at, created_at`
+
+// CreateEmailVerification inserts the verification; records.ErrConflict when its id or token hash
+// is taken or its account does not exist.
 func (t *tx) CreateEmailVerification(ctx context.Context, v *gatehouse.EmailVerification) error {
-	return errPending
+	id, ok := accountUUID(v.ID)
+	if !ok {
+		return fmt.Errorf("sqlite: create email verification: id %q is not a UUID", v.ID)
+	}
+	accountID, ok := accountUUID(v.AccountID)
+	if !ok {
+		return fmt.Errorf("sqlite: create email verification %s: account id %q is not a UUID", id, v.AccountID)
+	}
+	const q = `INSERT INTO email_verifications (id, account_id, email, token_hash, code_hash, expires_at,
+		code_expires_at, code_attempts, consumed_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	_, err := t.tx.ExecContext(ctx, q, id, accountID, v.Email, v.TokenHash, accountNullBytes(v.CodeHash),
+		accountTimeArg(v.ExpiresAt), accountTimeArg(v.CodeExpiresAt), v.CodeAttempts,
+		accountTimeArg(v.ConsumedAt), accountTimeArg(v.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: create email verification %s: %w", id, translateCtx(ctx, err))
+	}
+	return nil
 }
 
+// GetEmailVerificationByTokenHash finds a verification by its link token hash, used or not.
 func (t *tx) GetEmailVerificationByTokenHash(ctx context.Context, hash []byte) (*gatehouse.EmailVerification, error) {
-	return nil, errPending
+	if len(hash) == 0 {
+		return nil, fmt.Errorf("sqlite: get email verification by empty token hash: %w", records.ErrNotFound)
+	}
+	v, err := scanEmailVerification(t.tx.QueryRowContext(ctx,
+		"SELECT "+verificationColumns+" FROM email_verifications WHERE token_hash = ?", hash))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get email verification by token hash: %w", translateCtx(ctx, err))
+	}
+	return v, nil
 }
 
+// GetLatestEmailVerification returns the verification created last for the account and email
+// (compared exactly); of two created at the same time, the one with the greater id.
 func (t *tx) GetLatestEmailVerification(ctx context.Context, accountID, email string) (*gatehouse.EmailVerification, error) {
-	return nil, errPending
+	key, ok := accountUUID(accountID)
+	if !ok {
+		return nil, fmt.Errorf("sqlite: get latest email verification of account %q: %w", accountID, records.ErrNotFound)
+	}
+	v, err := scanEmailVerification(t.tx.QueryRowContext(ctx, "SELECT "+verificationColumns+
+		` FROM email_verifications WHERE account_id = ? AND email = ?
+		ORDER BY created_at DESC, id DESC LIMIT 1`, key, email))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get latest email verification of account %s: %w", key, translateCtx(ctx, err))
+	}
+	return v, nil
 }
 
+// UpdateEmailVerification stores CodeAttempts and ConsumedAt; records.ErrNotFound if the
+// verification does not exist.
 func (t *tx) UpdateEmailVerification(ctx context.Context, v *gatehouse.EmailVerification) error {
-	return errPending
+	id, ok := accountUUID(v.ID)
+	if !ok {
+		return fmt.Errorf("sqlite: update email verification %q: %w", v.ID, records.ErrNotFound)
+	}
+	res, err := t.tx.ExecContext(ctx, "UPDATE email_verifications SET code_attempts = ?, consumed_at = ? WHERE id = ?",
+		v.CodeAttempts, accountTimeArg(v.ConsumedAt), id)
+	if err != nil {
+		return fmt.Errorf("sqlite: update email verification %s: %w", id, translateCtx(ctx, err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: update email verification %s: %w", id, translateCtx(ctx, err))
+	} else if n == 0 {
+		return fmt.Errorf("sqlite: update email verification %s: %w", id, records.ErrNotFound)
+	}
+	return nil
+}
+
+func scanEmailVerification(row *sql.Row) (*gatehouse.EmailVerification, error) {
+	var v gatehouse.EmailVerification
+	err := row.Scan(&v.ID, &v.AccountID, &v.Email, &v.TokenHash, &v.CodeHash,
+		accountTimeDest{&v.ExpiresAt}, accountTimeDest{&v.CodeExpiresAt}, &v.CodeAttempts,
+		accountTimeDest{&v.ConsumedAt}, accountTimeDest{&v.CreatedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// accountUUID parses a UUID in any form uuid.Parse accepts and returns its canonical text (lower
+// case, hyphenated), which is how ids are stored: the same id then matches however it is written,
+// as it does in PostgreSQL's uuid type.
+func accountUUID(s string) (string, bool) {
+	u, err := uuid.Parse(s)
+	if err != nil {
+		return "", false
+	}
+	return u.String(), true
+}
+
+// accountEmailKey is the case-folded form of an email that uniqueness and lookups compare. It is computed
+// here, not by SQL's lower(), so that both backends fold alike (see the migration).
+func accountEmailKey(email string) string { return strings.ToLower(email) }
+
+// accountNullText stores "" as NULL.
+func accountNullText(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// accountNullBytes stores an empty byte slice as NULL; it reads back as nil.
+func accountNullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// accountTimeArg formats a time for the accounts tables; the zero time is NULL.
+func accountTimeArg(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(accountTimeLayout)
+}
+
+// accountTimeDest scans a time written by accountTimeArg; NULL is the zero time. It returns UTC.
+type accountTimeDest struct{ t *time.Time }
+
+func (d accountTimeDest) Scan(src any) error {
+	var s string
+	switch v := src.(type) {
+	case nil:
+		*d.t = time.Time{}
+		return nil
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	default:
+		return fmt.Errorf("scan %T as a time", src)
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("parse time %q: %w", s, err)
+	}
+	*d.t = t.UTC()
+	return nil
 }
