@@ -1,53 +1,242 @@
 package postgres
 
-// TEMPORARY: replaced by the sessions slice in this session.
-
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/internal/token"
+	"github.com/gatehouse/gatehouse/internal/records"
 )
 
-var (
-	_ = time.Now
-	_ token.StoredKey
-	_ gatehouse.Account
-)
+// sessionQuerier is what the session queries need: the pool or a transaction.
+type sessionQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
 
+const sessionColumns = `id, account_id, user_agent, device, ip, location, amr, created_at, last_active_at,
+	expires_at, revoked_at, revoke_reason`
+
+const refreshTokenColumns = `hash, session_id, account_id, generation, created_at, expires_at, used_at, replaced_by`
+
+// GetSession returns the session, revoked or not, or records.ErrNotFound.
 func (db *DB) GetSession(ctx context.Context, id string) (*gatehouse.Session, error) {
-	return nil, errPending
+	return getSession(ctx, db.pool, id)
 }
 
 func (t *tx) GetSession(ctx context.Context, id string) (*gatehouse.Session, error) {
-	return nil, errPending
+	return getSession(ctx, t.tx, id)
 }
 
+// ListSessions returns the account's sessions that are not revoked, newest first.
 func (db *DB) ListSessions(ctx context.Context, accountID string) ([]*gatehouse.Session, error) {
-	return nil, errPending
+	return listSessions(ctx, db.pool, accountID)
 }
 
 func (t *tx) ListSessions(ctx context.Context, accountID string) ([]*gatehouse.Session, error) {
-	return nil, errPending
+	return listSessions(ctx, t.tx, accountID)
 }
 
-func (t *tx) CreateSession(ctx context.Context, s *gatehouse.Session) error { return errPending }
+func (t *tx) CreateSession(ctx context.Context, s *gatehouse.Session) error {
+	amr, err := sessionAMR(s.AMR)
+	if err != nil {
+		return fmt.Errorf("postgres: create session %s: %w", s.ID, err)
+	}
+	const q = `INSERT INTO sessions (` + sessionColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+	_, err = t.tx.Exec(ctx, q, s.ID, s.AccountID, s.UserAgent, s.Device, s.IP, s.Location, amr,
+		sessionTime(s.CreatedAt), sessionTime(s.LastActiveAt), sessionTime(s.ExpiresAt),
+		sessionNullTime(s.RevokedAt), s.RevokeReason)
+	if err != nil {
+		return fmt.Errorf("postgres: create session %s: %w", s.ID, translateCtx(ctx, err))
+	}
+	return nil
+}
 
-func (t *tx) UpdateSession(ctx context.Context, s *gatehouse.Session) error { return errPending }
+func (t *tx) UpdateSession(ctx context.Context, s *gatehouse.Session) error {
+	if !sessionValidID(s.ID) {
+		return fmt.Errorf("postgres: update session %q: %w", s.ID, records.ErrNotFound)
+	}
+	const q = `UPDATE sessions SET last_active_at = $1, ip = $2, location = $3, expires_at = $4, revoked_at = $5,
+		revoke_reason = $6 WHERE id = $7`
+	tag, err := t.tx.Exec(ctx, q, sessionTime(s.LastActiveAt), s.IP, s.Location, sessionTime(s.ExpiresAt),
+		sessionNullTime(s.RevokedAt), s.RevokeReason, s.ID)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = fmt.Errorf("%w: no such session", records.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: update session %s: %w", s.ID, translateCtx(ctx, err))
+	}
+	return nil
+}
 
 func (t *tx) RevokeSessions(ctx context.Context, accountID, exceptID string, at time.Time, reason string) ([]string, error) {
-	return nil, errPending
+	ids := []string{}
+	if !sessionValidID(accountID) {
+		return ids, nil // no account has such an id
+	}
+	var except *string // NULL excludes nothing; so does an id that no session can have
+	if sessionValidID(exceptID) {
+		except = &exceptID
+	}
+	const q = `UPDATE sessions SET revoked_at = $1, revoke_reason = $2
+		WHERE account_id = $3 AND revoked_at IS NULL AND ($4::uuid IS NULL OR id <> $4::uuid) RETURNING id`
+	rows, err := t.tx.Query(ctx, q, sessionTime(at), reason, accountID, except)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: revoke sessions of %s: %w", accountID, translateCtx(ctx, err))
+	}
+	ids, err = pgx.AppendRows(ids, rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: revoke sessions of %s: %w", accountID, translateCtx(ctx, err))
+	}
+	return ids, nil
 }
 
 func (t *tx) CreateRefreshToken(ctx context.Context, rt *gatehouse.RefreshToken) error {
-	return errPending
+	const q = `INSERT INTO refresh_tokens (` + refreshTokenColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	_, err := t.tx.Exec(ctx, q, rt.Hash, rt.SessionID, rt.AccountID, rt.Generation,
+		sessionTime(rt.CreatedAt), sessionTime(rt.ExpiresAt), sessionNullTime(rt.UsedAt), sessionNullBytes(rt.ReplacedBy))
+	if err != nil {
+		return fmt.Errorf("postgres: create refresh token of session %s: %w", rt.SessionID, translateCtx(ctx, err))
+	}
+	return nil
 }
 
+// GetRefreshTokenForUpdate locks the token's row (SELECT ... FOR UPDATE) until the transaction
+// ends. A second transaction asking for the same row waits, then reads the row as the first left
+// it (read committed re-reads a locked row once its lock is released).
 func (t *tx) GetRefreshTokenForUpdate(ctx context.Context, hash []byte) (*gatehouse.RefreshToken, error) {
-	return nil, errPending
+	row := t.tx.QueryRow(ctx, `SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE hash = $1 FOR UPDATE`, hash)
+	rt, err := scanRefreshToken(row)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get refresh token: %w", translateCtx(ctx, err))
+	}
+	return rt, nil
 }
 
 func (t *tx) UpdateRefreshToken(ctx context.Context, rt *gatehouse.RefreshToken) error {
-	return errPending
+	const q = `UPDATE refresh_tokens SET used_at = $1, replaced_by = $2 WHERE hash = $3`
+	tag, err := t.tx.Exec(ctx, q, sessionNullTime(rt.UsedAt), sessionNullBytes(rt.ReplacedBy), rt.Hash)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = fmt.Errorf("%w: no such refresh token", records.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: update refresh token of session %s: %w", rt.SessionID, translateCtx(ctx, err))
+	}
+	return nil
+}
+
+func getSession(ctx context.Context, q sessionQuerier, id string) (*gatehouse.Session, error) {
+	if !sessionValidID(id) {
+		return nil, fmt.Errorf("postgres: get session %q: %w", id, records.ErrNotFound)
+	}
+	s, err := scanSession(q.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get session %s: %w", id, translateCtx(ctx, err))
+	}
+	return s, nil
+}
+
+func listSessions(ctx context.Context, q sessionQuerier, accountID string) ([]*gatehouse.Session, error) {
+	list := []*gatehouse.Session{}
+	if !sessionValidID(accountID) {
+		return list, nil
+	}
+	const query = `SELECT ` + sessionColumns + ` FROM sessions
+		WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC`
+	rows, err := q.Query(ctx, query, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list sessions of %s: %w", accountID, translateCtx(ctx, err))
+	}
+	list, err = pgx.AppendRows(list, rows, func(row pgx.CollectableRow) (*gatehouse.Session, error) {
+		return scanSession(row)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list sessions of %s: %w", accountID, translateCtx(ctx, err))
+	}
+	return list, nil
+}
+
+func scanSession(row pgx.Row) (*gatehouse.Session, error) {
+	var (
+		s       gatehouse.Session
+		amr     []byte
+		revoked *time.Time
+	)
+	err := row.Scan(&s.ID, &s.AccountID, &s.UserAgent, &s.Device, &s.IP, &s.Location, &amr,
+		&s.CreatedAt, &s.LastActiveAt, &s.ExpiresAt, &revoked, &s.RevokeReason)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(amr, &s.AMR); err != nil {
+		return nil, fmt.Errorf("decode amr of session %s: %w", s.ID, err)
+	}
+	s.CreatedAt, s.LastActiveAt, s.ExpiresAt = s.CreatedAt.UTC(), s.LastActiveAt.UTC(), s.ExpiresAt.UTC()
+	if revoked != nil {
+		s.RevokedAt = revoked.UTC()
+	}
+	return &s, nil
+}
+
+func scanRefreshToken(row pgx.Row) (*gatehouse.RefreshToken, error) {
+	var (
+		rt   gatehouse.RefreshToken
+		used *time.Time
+	)
+	err := row.Scan(&rt.Hash, &rt.SessionID, &rt.AccountID, &rt.Generation, &rt.CreatedAt, &rt.ExpiresAt, &used, &rt.ReplacedBy)
+	if err != nil {
+		return nil, err
+	}
+	rt.CreatedAt, rt.ExpiresAt = rt.CreatedAt.UTC(), rt.ExpiresAt.UTC()
+	if used != nil {
+		rt.UsedAt = used.UTC()
+	}
+	return &rt, nil
+}
+
+// sessionValidID reports whether id can be a session or account id (a UUID, as the columns are):
+// any other string names no row, and must not reach the server as a malformed uuid.
+func sessionValidID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil
+}
+
+// sessionAMR encodes the authentication methods as a JSON array ("[]" for none); pgx sends a
+// string to a jsonb parameter as the JSON text itself.
+func sessionAMR(amr []string) (string, error) {
+	if amr == nil {
+		amr = []string{}
+	}
+	b, err := json.Marshal(amr)
+	if err != nil {
+		return "", fmt.Errorf("encode amr: %w", err)
+	}
+	return string(b), nil
+}
+
+// sessionTime stores times in UTC: timestamptz keeps the instant either way, but the zone of the
+// value read back is then the same on every server.
+func sessionTime(t time.Time) time.Time { return t.UTC() }
+
+// sessionNullTime stores the zero time as NULL.
+func sessionNullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// sessionNullBytes stores an empty slice as NULL.
+func sessionNullBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }

@@ -1,53 +1,277 @@
 package sqlite
 
-// TEMPORARY: replaced by the sessions slice in this session.
-
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/internal/token"
+	"github.com/gatehouse/gatehouse/internal/records"
 )
 
-var (
-	_ = time.Now
-	_ token.StoredKey
-	_ gatehouse.Account
-)
+// sessionTimeLayout is how the sessions tables store times: UTC, fixed width (so that text order is
+// time order) and microsecond precision, as PostgreSQL keeps them.
+const sessionTimeLayout = "2006-01-02T15:04:05.000000Z"
 
+// sessionQuerier is what the session queries need: the read pool or a transaction.
+type sessionQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+const sessionColumns = `id, account_id, user_agent, device, ip, location, amr, created_at, last_active_at,
+	expires_at, revoked_at, revoke_reason`
+
+const refreshTokenColumns = `hash, session_id, account_id, generation, created_at, expires_at, used_at, replaced_by`
+
+// GetSession returns the session, revoked or not, or records.ErrNotFound.
 func (db *DB) GetSession(ctx context.Context, id string) (*gatehouse.Session, error) {
-	return nil, errPending
+	return getSession(ctx, db.read, id)
 }
 
 func (t *tx) GetSession(ctx context.Context, id string) (*gatehouse.Session, error) {
-	return nil, errPending
+	return getSession(ctx, t.tx, id)
 }
 
+// ListSessions returns the account's sessions that are not revoked, newest first.
 func (db *DB) ListSessions(ctx context.Context, accountID string) ([]*gatehouse.Session, error) {
-	return nil, errPending
+	return listSessions(ctx, db.read, accountID)
 }
 
 func (t *tx) ListSessions(ctx context.Context, accountID string) ([]*gatehouse.Session, error) {
-	return nil, errPending
+	return listSessions(ctx, t.tx, accountID)
 }
 
-func (t *tx) CreateSession(ctx context.Context, s *gatehouse.Session) error { return errPending }
+func (t *tx) CreateSession(ctx context.Context, s *gatehouse.Session) error {
+	amr, err := sessionAMR(s.AMR)
+	if err != nil {
+		return fmt.Errorf("sqlite: create session %s: %w", s.ID, err)
+	}
+	const q = `INSERT INTO sessions (` + sessionColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	_, err = t.tx.ExecContext(ctx, q, s.ID, s.AccountID, s.UserAgent, s.Device, s.IP, s.Location, amr,
+		sessionTime(s.CreatedAt), sessionTime(s.LastActiveAt), sessionTime(s.ExpiresAt),
+		sessionNullTime(s.RevokedAt), s.RevokeReason)
+	if err != nil {
+		return fmt.Errorf("sqlite: create session %s: %w", s.ID, translateCtx(ctx, err))
+	}
+	return nil
+}
 
-func (t *tx) UpdateSession(ctx context.Context, s *gatehouse.Session) error { return errPending }
+func (t *tx) UpdateSession(ctx context.Context, s *gatehouse.Session) error {
+	const q = `UPDATE sessions SET last_active_at = ?, ip = ?, location = ?, expires_at = ?, revoked_at = ?,
+		revoke_reason = ? WHERE id = ?`
+	res, err := t.tx.ExecContext(ctx, q, sessionTime(s.LastActiveAt), s.IP, s.Location, sessionTime(s.ExpiresAt),
+		sessionNullTime(s.RevokedAt), s.RevokeReason, s.ID)
+	if err == nil {
+		err = sessionAffected(res)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: update session %s: %w", s.ID, translateCtx(ctx, err))
+	}
+	return nil
+}
 
 func (t *tx) RevokeSessions(ctx context.Context, accountID, exceptID string, at time.Time, reason string) ([]string, error) {
-	return nil, errPending
+	const q = `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
+		WHERE account_id = ? AND revoked_at IS NULL AND id <> ? RETURNING id`
+	rows, err := t.tx.QueryContext(ctx, q, sessionTime(at), reason, accountID, exceptID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: revoke sessions of %s: %w", accountID, translateCtx(ctx, err))
+	}
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("sqlite: revoke sessions of %s: %w", accountID, translateCtx(ctx, err))
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: revoke sessions of %s: %w", accountID, translateCtx(ctx, err))
+	}
+	return ids, nil
 }
 
 func (t *tx) CreateRefreshToken(ctx context.Context, rt *gatehouse.RefreshToken) error {
-	return errPending
+	const q = `INSERT INTO refresh_tokens (` + refreshTokenColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	_, err := t.tx.ExecContext(ctx, q, rt.Hash, rt.SessionID, rt.AccountID, rt.Generation,
+		sessionTime(rt.CreatedAt), sessionTime(rt.ExpiresAt), sessionNullTime(rt.UsedAt), sessionNullBytes(rt.ReplacedBy))
+	if err != nil {
+		return fmt.Errorf("sqlite: create refresh token of session %s: %w", rt.SessionID, translateCtx(ctx, err))
+	}
+	return nil
 }
 
+// GetRefreshTokenForUpdate needs no locking clause: a transaction holds SQLite's only write lock
+// from its start (BEGIN IMMEDIATE on the one write connection), so no other can rotate the token
+// before this one ends.
 func (t *tx) GetRefreshTokenForUpdate(ctx context.Context, hash []byte) (*gatehouse.RefreshToken, error) {
-	return nil, errPending
+	row := t.tx.QueryRowContext(ctx, `SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE hash = ?`, hash)
+	rt, err := scanRefreshToken(row)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get refresh token: %w", translateCtx(ctx, err))
+	}
+	return rt, nil
 }
 
 func (t *tx) UpdateRefreshToken(ctx context.Context, rt *gatehouse.RefreshToken) error {
-	return errPending
+	const q = `UPDATE refresh_tokens SET used_at = ?, replaced_by = ? WHERE hash = ?`
+	res, err := t.tx.ExecContext(ctx, q, sessionNullTime(rt.UsedAt), sessionNullBytes(rt.ReplacedBy), rt.Hash)
+	if err == nil {
+		err = sessionAffected(res)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: update refresh token of session %s: %w", rt.SessionID, translateCtx(ctx, err))
+	}
+	return nil
+}
+
+func getSession(ctx context.Context, q sessionQuerier, id string) (*gatehouse.Session, error) {
+	s, err := scanSession(q.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get session %s: %w", id, translateCtx(ctx, err))
+	}
+	return s, nil
+}
+
+func listSessions(ctx context.Context, q sessionQuerier, accountID string) ([]*gatehouse.Session, error) {
+	const query = `SELECT ` + sessionColumns + ` FROM sessions
+		WHERE account_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC`
+	rows, err := q.QueryContext(ctx, query, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list sessions of %s: %w", accountID, translateCtx(ctx, err))
+	}
+	defer rows.Close()
+	list := []*gatehouse.Session{}
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list sessions of %s: %w", accountID, translateCtx(ctx, err))
+		}
+		list = append(list, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list sessions of %s: %w", accountID, translateCtx(ctx, err))
+	}
+	return list, nil
+}
+
+// sessionScanner is a *sql.Row or *sql.Rows.
+type sessionScanner interface {
+	Scan(dest ...any) error
+}
+
+func scanSession(row sessionScanner) (*gatehouse.Session, error) {
+	var (
+		s                        gatehouse.Session
+		amr                      string
+		created, active, expires string
+		revoked                  sql.NullString
+	)
+	err := row.Scan(&s.ID, &s.AccountID, &s.UserAgent, &s.Device, &s.IP, &s.Location, &amr,
+		&created, &active, &expires, &revoked, &s.RevokeReason)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(amr), &s.AMR); err != nil {
+		return nil, fmt.Errorf("decode amr of session %s: %w", s.ID, err)
+	}
+	for _, f := range []struct {
+		dst *time.Time
+		src sql.NullString
+	}{
+		{&s.CreatedAt, sql.NullString{String: created, Valid: true}},
+		{&s.LastActiveAt, sql.NullString{String: active, Valid: true}},
+		{&s.ExpiresAt, sql.NullString{String: expires, Valid: true}},
+		{&s.RevokedAt, revoked},
+	} {
+		if *f.dst, err = sessionParseTime(f.src); err != nil {
+			return nil, fmt.Errorf("session %s: %w", s.ID, err)
+		}
+	}
+	return &s, nil
+}
+
+func scanRefreshToken(row sessionScanner) (*gatehouse.RefreshToken, error) {
+	var (
+		rt               gatehouse.RefreshToken
+		created, expires string
+		used             sql.NullString
+	)
+	err := row.Scan(&rt.Hash, &rt.SessionID, &rt.AccountID, &rt.Generation, &created, &expires, &used, &rt.ReplacedBy)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		dst *time.Time
+		src sql.NullString
+	}{
+		{&rt.CreatedAt, sql.NullString{String: created, Valid: true}},
+		{&rt.ExpiresAt, sql.NullString{String: expires, Valid: true}},
+		{&rt.UsedAt, used},
+	} {
+		if *f.dst, err = sessionParseTime(f.src); err != nil {
+			return nil, fmt.Errorf("refresh token of session %s: %w", rt.SessionID, err)
+		}
+	}
+	return &rt, nil
+}
+
+// sessionAMR encodes the authentication methods as a JSON array ("[]" for none).
+func sessionAMR(amr []string) (string, error) {
+	if amr == nil {
+		amr = []string{}
+	}
+	b, err := json.Marshal(amr)
+	if err != nil {
+		return "", fmt.Errorf("encode amr: %w", err)
+	}
+	return string(b), nil
+}
+
+// sessionAffected turns an update that matched no row into records.ErrNotFound.
+func sessionAffected(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: no such row", records.ErrNotFound)
+	}
+	return nil
+}
+
+func sessionTime(t time.Time) string { return t.UTC().Format(sessionTimeLayout) }
+
+// sessionNullTime stores the zero time as NULL.
+func sessionNullTime(t time.Time) sql.NullString {
+	if t.IsZero() {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: sessionTime(t), Valid: true}
+}
+
+// sessionNullBytes stores an empty slice as NULL.
+func sessionNullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// sessionParseTime reads a stored time; NULL is the zero time.
+func sessionParseTime(s sql.NullString) (time.Time, error) {
+	if !s.Valid {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(sessionTimeLayout, strings.TrimSpace(s.String))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse stored time %q: %w", s.String, err)
+	}
+	return t.UTC(), nil
 }

@@ -1,0 +1,9 @@
+package sqlite
+
+import (
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/storetest"
+)
+
+func TestSessions(t *testing.T) { storetest.RunSessions(t, newDatabase) }

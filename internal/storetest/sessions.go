@@ -1,0 +1,538 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/records"
+)
+
+// RunSessions runs the contract of records.SessionReader and records.SessionWriter: sessions, their
+// refresh-token families and the row lock that serialises two rotations of one token. newDatabase
+// makes a fresh, empty, isolated database for each subtest, as for RunRecords.
+func RunSessions(t *testing.T, newDatabase func(t *testing.T) RecordsOpener) {
+	t.Helper()
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, s records.Store)
+	}{
+		{"Session/CreateGet", sessionsCreateGet},
+		{"Session/GetNotFound", sessionsGetNotFound},
+		{"Session/CreateConflict", sessionsCreateConflict},
+		{"Session/Update", sessionsUpdate},
+		{"Session/UpdateNotFound", sessionsUpdateNotFound},
+		{"Session/List", sessionsList},
+		{"Session/Revoke", sessionsRevoke},
+		{"RefreshToken/CreateGetUpdate", sessionsRefreshRoundTrip},
+		{"RefreshToken/NotFound", sessionsRefreshNotFound},
+		{"RefreshToken/Conflict", sessionsRefreshConflict},
+		{"RefreshToken/LockHandsOver", sessionsRefreshLockHandsOver},
+		{"RefreshToken/LockSerialises", sessionsRefreshLockSerialises},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := recordsOpenMigrated(t, newDatabase(t), RecordsOptions{})
+			tc.fn(t, s)
+		})
+	}
+}
+
+// sessionsT0 has microseconds (the precision both adapters keep) and a zone other than UTC, to
+// check that times come back as the same instant, in UTC.
+var sessionsT0 = time.Date(2031, 3, 4, 5, 6, 7, 123456000, time.FixedZone("UTC+2", 2*3600))
+
+// sessionsAccount stores an account for sessions to belong to and returns its id.
+func sessionsAccount(t *testing.T, s records.Store) string {
+	t.Helper()
+	id := uuid.Must(uuid.NewV7()).String()
+	recordsMust(t, "CreateAccount", s.InTx(recordsCtx(t), func(ctx context.Context, tx records.Tx) error {
+		return tx.CreateAccount(ctx, &gatehouse.Account{
+			ID:        id,
+			Status:    gatehouse.AccountActive,
+			Roles:     []string{"user"},
+			Name:      "Session Tester",
+			Locale:    "en",
+			Email:     "s-" + id + "@example.com",
+			CreatedAt: sessionsT0,
+			UpdatedAt: sessionsT0,
+		})
+	}))
+	return id
+}
+
+// sessionsNew returns a session of the account created at t0 plus offset.
+func sessionsNew(accountID string, offset time.Duration) *gatehouse.Session {
+	created := sessionsT0.Add(offset)
+	return &gatehouse.Session{
+		ID:           uuid.Must(uuid.NewV7()).String(),
+		AccountID:    accountID,
+		UserAgent:    "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+		Device:       "Firefox 120 on Linux",
+		IP:           "192.0.2.7",
+		Location:     "Lisbon, PT",
+		AMR:          []string{"pwd", "otp"},
+		CreatedAt:    created,
+		LastActiveAt: created.Add(time.Minute),
+		ExpiresAt:    created.Add(30 * 24 * time.Hour),
+	}
+}
+
+func sessionsCreate(t *testing.T, s records.Store, sessions ...*gatehouse.Session) {
+	t.Helper()
+	recordsMust(t, "CreateSession", s.InTx(recordsCtx(t), func(ctx context.Context, tx records.Tx) error {
+		for _, sess := range sessions {
+			if err := tx.CreateSession(ctx, sess); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+// sessionsEqual fails unless got is want with every time the same instant and in UTC.
+func sessionsEqual(t *testing.T, what string, got, want *gatehouse.Session) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: nil session", what)
+	}
+	if got.ID != want.ID || got.AccountID != want.AccountID || got.UserAgent != want.UserAgent ||
+		got.Device != want.Device || got.IP != want.IP || got.Location != want.Location ||
+		!slices.Equal(got.AMR, want.AMR) || got.RevokeReason != want.RevokeReason {
+		t.Errorf("%s: got %+v, want %+v", what, got, want)
+	}
+	sessionsTimes(t, what, []time.Time{got.CreatedAt, got.LastActiveAt, got.ExpiresAt, got.RevokedAt},
+		[]time.Time{want.CreatedAt, want.LastActiveAt, want.ExpiresAt, want.RevokedAt})
+}
+
+func sessionsTimes(t *testing.T, what string, got, want []time.Time) {
+	t.Helper()
+	for i := range got {
+		if !got[i].Equal(want[i]) || got[i].IsZero() != want[i].IsZero() {
+			t.Errorf("%s: time %d = %v, want %v", what, i, got[i], want[i])
+		}
+		if !got[i].IsZero() && got[i].Location() != time.UTC {
+			t.Errorf("%s: time %d = %v, want it in UTC", what, i, got[i])
+		}
+	}
+}
+
+func sessionsCreateGet(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	acct := sessionsAccount(t, s)
+	want := sessionsNew(acct, 0)
+	bare := sessionsNew(acct, time.Second)
+	bare.UserAgent, bare.Device, bare.IP, bare.Location, bare.AMR = "", "", "", "", nil
+	recordsMust(t, "InTx", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		for _, sess := range []*gatehouse.Session{want, bare} {
+			if err := tx.CreateSession(ctx, sess); err != nil {
+				return err
+			}
+		}
+		got, err := tx.GetSession(ctx, want.ID)
+		if err != nil {
+			return err
+		}
+		sessionsEqual(t, "tx.GetSession in the creating transaction", got, want)
+		return nil
+	}))
+	got, err := s.GetSession(ctx, want.ID)
+	recordsMust(t, "GetSession", err)
+	sessionsEqual(t, "GetSession", got, want)
+
+	got, err = s.GetSession(ctx, bare.ID)
+	recordsMust(t, "GetSession", err)
+	if len(got.AMR) != 0 {
+		t.Errorf("AMR stored as nil reads back as %q, want empty", got.AMR)
+	}
+	bare.AMR = got.AMR
+	sessionsEqual(t, "GetSession of a session with empty fields", got, bare)
+}
+
+func sessionsGetNotFound(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	for _, id := range []string{uuid.Must(uuid.NewV7()).String(), "not-a-uuid", ""} {
+		_, err := s.GetSession(ctx, id)
+		recordsWantIs(t, "GetSession("+id+")", err, records.ErrNotFound)
+		err = s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+			_, err := tx.GetSession(ctx, id)
+			return err
+		})
+		recordsWantIs(t, "tx.GetSession("+id+")", err, records.ErrNotFound)
+	}
+}
+
+func sessionsCreateConflict(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	acct := sessionsAccount(t, s)
+	first := sessionsNew(acct, 0)
+	sessionsCreate(t, s, first)
+
+	dup := sessionsNew(acct, time.Hour)
+	dup.ID = first.ID
+	orphan := sessionsNew(uuid.Must(uuid.NewV7()).String(), 0)
+	for what, sess := range map[string]*gatehouse.Session{"duplicate id": dup, "unknown account": orphan} {
+		err := s.InTx(ctx, func(ctx context.Context, tx records.Tx) error { return tx.CreateSession(ctx, sess) })
+		recordsWantIs(t, "CreateSession with a "+what, err, records.ErrConflict)
+	}
+	got, err := s.GetSession(ctx, first.ID)
+	recordsMust(t, "GetSession", err)
+	sessionsEqual(t, "the first session after a clashing create", got, first)
+}
+
+func sessionsUpdate(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	acct := sessionsAccount(t, s)
+	sess := sessionsNew(acct, 0)
+	sessionsCreate(t, s, sess)
+
+	changed := *sess
+	changed.LastActiveAt = sess.LastActiveAt.Add(3 * time.Hour)
+	changed.IP = "2001:db8::1"
+	changed.Location = "Porto, PT"
+	changed.ExpiresAt = sess.ExpiresAt.Add(-time.Hour)
+	changed.RevokedAt = sess.CreatedAt.Add(4 * time.Hour)
+	changed.RevokeReason = "logout"
+	// Fields UpdateSession does not store.
+	changed.UserAgent, changed.Device, changed.AMR, changed.CreatedAt = "curl/8", "curl", []string{"x"}, sessionsT0.Add(time.Hour)
+	recordsMust(t, "UpdateSession", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		return tx.UpdateSession(ctx, &changed)
+	}))
+	want := changed
+	want.UserAgent, want.Device, want.AMR, want.CreatedAt = sess.UserAgent, sess.Device, sess.AMR, sess.CreatedAt
+	got, err := s.GetSession(ctx, sess.ID)
+	recordsMust(t, "GetSession", err)
+	sessionsEqual(t, "GetSession after UpdateSession", got, &want)
+
+	// Clearing the revocation stores NULL again.
+	want.RevokedAt, want.RevokeReason = time.Time{}, ""
+	recordsMust(t, "UpdateSession", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		return tx.UpdateSession(ctx, &want)
+	}))
+	got, err = s.GetSession(ctx, sess.ID)
+	recordsMust(t, "GetSession", err)
+	sessionsEqual(t, "GetSession after clearing RevokedAt", got, &want)
+}
+
+func sessionsUpdateNotFound(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	for _, id := range []string{uuid.Must(uuid.NewV7()).String(), "not-a-uuid"} {
+		sess := sessionsNew(uuid.Must(uuid.NewV7()).String(), 0)
+		sess.ID = id
+		err := s.InTx(ctx, func(ctx context.Context, tx records.Tx) error { return tx.UpdateSession(ctx, sess) })
+		recordsWantIs(t, "UpdateSession("+id+")", err, records.ErrNotFound)
+	}
+}
+
+func sessionsIDs(list []*gatehouse.Session) []string {
+	ids := make([]string, len(list))
+	for i, s := range list {
+		ids[i] = s.ID
+	}
+	return ids
+}
+
+func sessionsList(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	acct, other, none := sessionsAccount(t, s), sessionsAccount(t, s), sessionsAccount(t, s)
+	// Created out of order, so that the order of the answer is not the order of insertion.
+	mid, old, newest, revoked := sessionsNew(acct, time.Hour), sessionsNew(acct, 0), sessionsNew(acct, 2*time.Hour), sessionsNew(acct, 3*time.Hour)
+	revoked.RevokedAt, revoked.RevokeReason = sessionsT0.Add(4*time.Hour), "revoked"
+	sessionsCreate(t, s, mid, old, newest, revoked, sessionsNew(other, 0))
+
+	want := []string{newest.ID, mid.ID, old.ID}
+	got, err := s.ListSessions(ctx, acct)
+	recordsMust(t, "ListSessions", err)
+	if ids := sessionsIDs(got); !slices.Equal(ids, want) {
+		t.Fatalf("ListSessions = %v, want %v (newest first, revoked left out)", ids, want)
+	}
+	sessionsEqual(t, "ListSessions[0]", got[0], newest)
+	recordsMust(t, "InTx", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		got, err := tx.ListSessions(ctx, acct)
+		if err != nil {
+			return err
+		}
+		if ids := sessionsIDs(got); !slices.Equal(ids, want) {
+			t.Errorf("tx.ListSessions = %v, want %v", ids, want)
+		}
+		return nil
+	}))
+	for _, id := range []string{none, uuid.Must(uuid.NewV7()).String(), "not-a-uuid"} {
+		got, err := s.ListSessions(ctx, id)
+		recordsMust(t, "ListSessions", err)
+		if len(got) != 0 {
+			t.Errorf("ListSessions(%s) = %v, want none", id, sessionsIDs(got))
+		}
+	}
+}
+
+func sessionsRevoke(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	acct, other := sessionsAccount(t, s), sessionsAccount(t, s)
+	keep, a, b, done := sessionsNew(acct, 0), sessionsNew(acct, time.Hour), sessionsNew(acct, 2*time.Hour), sessionsNew(acct, 3*time.Hour)
+	done.RevokedAt, done.RevokeReason = sessionsT0.Add(time.Minute), "logout"
+	otherSess := sessionsNew(other, 0)
+	sessionsCreate(t, s, keep, a, b, done, otherSess)
+
+	at := sessionsT0.Add(5 * time.Hour)
+	revoke := func(exceptID string, at time.Time, reason string) []string {
+		t.Helper()
+		var ids []string
+		recordsMust(t, "RevokeSessions", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+			var err error
+			ids, err = tx.RevokeSessions(ctx, acct, exceptID, at, reason)
+			return err
+		}))
+		slices.Sort(ids)
+		return ids
+	}
+	want := []string{a.ID, b.ID}
+	slices.Sort(want)
+	if got := revoke(keep.ID, at, "password_changed"); !slices.Equal(got, want) {
+		t.Fatalf("RevokeSessions except %s = %v, want %v", keep.ID, got, want)
+	}
+	for _, sess := range []*gatehouse.Session{a, b} {
+		sess.RevokedAt, sess.RevokeReason = at, "password_changed"
+	}
+	for _, sess := range []*gatehouse.Session{keep, a, b, done, otherSess} {
+		got, err := s.GetSession(ctx, sess.ID)
+		recordsMust(t, "GetSession", err)
+		sessionsEqual(t, "GetSession after RevokeSessions", got, sess)
+	}
+	if got, err := s.ListSessions(ctx, acct); err != nil || !slices.Equal(sessionsIDs(got), []string{keep.ID}) {
+		t.Fatalf("ListSessions after RevokeSessions = %v, %v; want only the kept session", sessionsIDs(got), err)
+	}
+
+	// Nothing left but the kept one; then "" excepts nothing.
+	if got := revoke(keep.ID, at, "revoked"); len(got) != 0 {
+		t.Errorf("RevokeSessions again = %v, want none", got)
+	}
+	if got := revoke("", at.Add(time.Hour), "account_deleted"); !slices.Equal(got, []string{keep.ID}) {
+		t.Errorf("RevokeSessions except none = %v, want %v", got, []string{keep.ID})
+	}
+	if got, err := s.GetSession(ctx, a.ID); err != nil || !got.RevokedAt.Equal(at) || got.RevokeReason != "password_changed" {
+		t.Errorf("a revoked session was revoked again: %+v, %v", got, err)
+	}
+	if got, err := s.GetSession(ctx, otherSess.ID); err != nil || !got.RevokedAt.IsZero() {
+		t.Errorf("another account's session was revoked: %+v, %v", got, err)
+	}
+}
+
+// sessionsToken returns a refresh token of sess with a hash made from seed.
+func sessionsToken(sess *gatehouse.Session, seed string, generation int) *gatehouse.RefreshToken {
+	h := sha256.Sum256([]byte(seed))
+	return &gatehouse.RefreshToken{
+		Hash:       h[:],
+		SessionID:  sess.ID,
+		AccountID:  sess.AccountID,
+		Generation: generation,
+		CreatedAt:  sess.CreatedAt,
+		ExpiresAt:  sess.ExpiresAt,
+	}
+}
+
+func sessionsTokenEqual(t *testing.T, what string, got, want *gatehouse.RefreshToken) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: nil token", what)
+	}
+	if !bytes.Equal(got.Hash, want.Hash) || got.SessionID != want.SessionID || got.AccountID != want.AccountID ||
+		got.Generation != want.Generation || !bytes.Equal(got.ReplacedBy, want.ReplacedBy) || (got.ReplacedBy == nil) != (want.ReplacedBy == nil) {
+		t.Errorf("%s: got %+v, want %+v", what, got, want)
+	}
+	sessionsTimes(t, what, []time.Time{got.CreatedAt, got.ExpiresAt, got.UsedAt}, []time.Time{want.CreatedAt, want.ExpiresAt, want.UsedAt})
+}
+
+// sessionsGetToken reads a token in a transaction of its own.
+func sessionsGetToken(t *testing.T, s records.Store, hash []byte) (*gatehouse.RefreshToken, error) {
+	t.Helper()
+	var rt *gatehouse.RefreshToken
+	err := s.InTx(recordsCtx(t), func(ctx context.Context, tx records.Tx) error {
+		var err error
+		rt, err = tx.GetRefreshTokenForUpdate(ctx, hash)
+		return err
+	})
+	return rt, err
+}
+
+func sessionsRefreshRoundTrip(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	sess := sessionsNew(sessionsAccount(t, s), 0)
+	sessionsCreate(t, s, sess)
+	first, second := sessionsToken(sess, "first", 1), sessionsToken(sess, "second", 2)
+	recordsMust(t, "CreateRefreshToken", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		if err := tx.CreateRefreshToken(ctx, first); err != nil {
+			return err
+		}
+		got, err := tx.GetRefreshTokenForUpdate(ctx, first.Hash)
+		if err != nil {
+			return err
+		}
+		sessionsTokenEqual(t, "GetRefreshTokenForUpdate in the creating transaction", got, first)
+		return nil
+	}))
+	got, err := sessionsGetToken(t, s, first.Hash)
+	recordsMust(t, "GetRefreshTokenForUpdate", err)
+	sessionsTokenEqual(t, "GetRefreshTokenForUpdate", got, first)
+	if !got.UsedAt.IsZero() || got.ReplacedBy != nil {
+		t.Errorf("a new token reads back used: %+v", got)
+	}
+
+	// Rotate: the successor and the used mark in one transaction.
+	first.UsedAt, first.ReplacedBy = sessionsT0.Add(time.Hour), second.Hash
+	second.CreatedAt = first.UsedAt
+	recordsMust(t, "rotate", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		if _, err := tx.GetRefreshTokenForUpdate(ctx, first.Hash); err != nil {
+			return err
+		}
+		if err := tx.CreateRefreshToken(ctx, second); err != nil {
+			return err
+		}
+		return tx.UpdateRefreshToken(ctx, first)
+	}))
+	for _, want := range []*gatehouse.RefreshToken{first, second} {
+		got, err := sessionsGetToken(t, s, want.Hash)
+		recordsMust(t, "GetRefreshTokenForUpdate", err)
+		sessionsTokenEqual(t, "GetRefreshTokenForUpdate after the rotation", got, want)
+	}
+}
+
+func sessionsRefreshNotFound(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	sess := sessionsNew(sessionsAccount(t, s), 0)
+	sessionsCreate(t, s, sess)
+	missing := sessionsToken(sess, "never stored", 1)
+	_, err := sessionsGetToken(t, s, missing.Hash)
+	recordsWantIs(t, "GetRefreshTokenForUpdate of an unknown hash", err, records.ErrNotFound)
+	missing.UsedAt = sessionsT0
+	err = s.InTx(ctx, func(ctx context.Context, tx records.Tx) error { return tx.UpdateRefreshToken(ctx, missing) })
+	recordsWantIs(t, "UpdateRefreshToken of an unknown hash", err, records.ErrNotFound)
+}
+
+func sessionsRefreshConflict(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	sess := sessionsNew(sessionsAccount(t, s), 0)
+	sessionsCreate(t, s, sess)
+	first := sessionsToken(sess, "first", 1)
+	recordsMust(t, "CreateRefreshToken", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		return tx.CreateRefreshToken(ctx, first)
+	}))
+	dupHash := sessionsToken(sess, "first", 2)
+	dupGeneration := sessionsToken(sess, "other", 1)
+	orphan := sessionsToken(sessionsNew(sess.AccountID, 0), "orphan", 1)
+	for what, rt := range map[string]*gatehouse.RefreshToken{
+		"duplicate hash":               dupHash,
+		"second token of a generation": dupGeneration,
+		"unknown session":              orphan,
+	} {
+		err := s.InTx(ctx, func(ctx context.Context, tx records.Tx) error { return tx.CreateRefreshToken(ctx, rt) })
+		recordsWantIs(t, "CreateRefreshToken with a "+what, err, records.ErrConflict)
+	}
+	got, err := sessionsGetToken(t, s, first.Hash)
+	recordsMust(t, "GetRefreshTokenForUpdate", err)
+	sessionsTokenEqual(t, "the first token after clashing creates", got, first)
+}
+
+// sessionsRefreshLockHandsOver checks that a transaction that locks a token after another locked
+// and rotated it sees the rotation: it waits for the first to commit rather than reading the row
+// as it was.
+func sessionsRefreshLockHandsOver(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	sess := sessionsNew(sessionsAccount(t, s), 0)
+	sessionsCreate(t, s, sess)
+	rt := sessionsToken(sess, "contended", 1)
+	recordsMust(t, "CreateRefreshToken", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		return tx.CreateRefreshToken(ctx, rt)
+	}))
+
+	usedAt := sessionsT0.Add(time.Minute)
+	replacedBy := sha256.Sum256([]byte("successor"))
+	type result struct {
+		rt  *gatehouse.RefreshToken
+		err error
+	}
+	second := make(chan result, 1)
+	recordsMust(t, "first transaction", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		got, err := tx.GetRefreshTokenForUpdate(ctx, rt.Hash)
+		if err != nil {
+			return err
+		}
+		started := make(chan struct{})
+		go func() {
+			close(started)
+			got, err := sessionsGetToken(t, s, rt.Hash)
+			second <- result{got, err}
+		}()
+		<-started
+		got.UsedAt, got.ReplacedBy = usedAt, replacedBy[:]
+		return tx.UpdateRefreshToken(ctx, got)
+	}))
+	r := <-second
+	recordsMust(t, "second transaction", r.err)
+	if !r.rt.UsedAt.Equal(usedAt) || !bytes.Equal(r.rt.ReplacedBy, replacedBy[:]) {
+		t.Fatalf("the second transaction read %+v, want the first one's rotation (used at %v)", r.rt, usedAt)
+	}
+}
+
+// sessionsRefreshLockSerialises starts several transactions at once, each locking the same token and
+// marking it used if it finds it unused: exactly one may find it unused.
+func sessionsRefreshLockSerialises(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	sess := sessionsNew(sessionsAccount(t, s), 0)
+	sessionsCreate(t, s, sess)
+	rt := sessionsToken(sess, "contended", 1)
+	recordsMust(t, "CreateRefreshToken", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		return tx.CreateRefreshToken(ctx, rt)
+	}))
+
+	const n = 8
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []int
+		start   = make(chan struct{})
+		errs    = make(chan error, n)
+	)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs <- s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+				got, err := tx.GetRefreshTokenForUpdate(ctx, rt.Hash)
+				if err != nil || !got.UsedAt.IsZero() {
+					return err
+				}
+				mark := sha256.Sum256([]byte{byte(i)})
+				got.UsedAt, got.ReplacedBy = sessionsT0.Add(time.Duration(i+1)*time.Second), mark[:]
+				if err := tx.UpdateRefreshToken(ctx, got); err != nil {
+					return err
+				}
+				mu.Lock()
+				winners = append(winners, i)
+				mu.Unlock()
+				return nil
+			})
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		recordsMust(t, "InTx", err)
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d transactions found the token unused (%v), want exactly 1", len(winners), winners)
+	}
+	got, err := sessionsGetToken(t, s, rt.Hash)
+	recordsMust(t, "GetRefreshTokenForUpdate", err)
+	mark := sha256.Sum256([]byte{byte(winners[0])})
+	if !bytes.Equal(got.ReplacedBy, mark[:]) {
+		t.Errorf("the token records another rotation than the winner's: %+v", got)
+	}
+}
