@@ -23,6 +23,8 @@ Commands:
   migrate [up]       apply pending database migrations
   migrate status     list migrations and whether each is applied
   doctor             check configuration, database, Redis, mail, clock and public URL
+  keys list          list the access-token signing keys
+  keys rotate        start signing with a new key; the old one keeps verifying for the overlap
   healthcheck [URL]  exit 0 if the server at URL (default: the local readiness endpoint) is ready
   version            print the version and commit
 
@@ -81,6 +83,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, cfg, rest, stdout)
 	case "doctor":
 		return doctor(ctx, cfg, stdout)
+	case "keys":
+		return keys(ctx, cfg, rest, stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)

@@ -36,6 +36,12 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) (err error
 	}
 	defer func() { err = errors.Join(err, a.close()) }()
 
+	auth, stopAuth, err := a.buildAuth(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopAuth()
+
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (GATEHOUSE_HTTP_ADDR): %w", cfg.HTTP.Addr, err)
@@ -75,6 +81,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) (err error
 		PoolStats:  a.db.Stats,
 		QueueStats: queue.Stats,
 		Sentry:     reporter,
+		Auth:       auth,
 	})
 
 	logger.Info("gatehouse ready",

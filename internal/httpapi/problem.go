@@ -6,9 +6,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/ephemeral"
+	"github.com/gatehouse/gatehouse/internal/records"
 	"github.com/gatehouse/gatehouse/internal/requestid"
 )
 
@@ -54,6 +57,9 @@ const internalDetail = "An internal error occurred. Quote the request id when yo
 // statusFor maps an error code, refined by its reason, to an HTTP status. This function is the only
 // place where codes become statuses.
 func statusFor(code, reason string) int {
+	if strings.HasPrefix(reason, "password_") { // a password policy rule failed (password.Policy)
+		return http.StatusUnprocessableEntity
+	}
 	switch reason {
 	case ReasonValidationFailed:
 		return http.StatusUnprocessableEntity
@@ -105,6 +111,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 
+	err = classifyStoreError(err)
 	code, reason := gatehouse.EINTERNAL, ""
 	var ge *gatehouse.Error
 	if errors.As(err, &ge) {
@@ -209,4 +216,21 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p Problem)
 	h.Del("Content-Length")
 	w.WriteHeader(p.Status)
 	_, _ = w.Write(append(body, '\n'))
+}
+
+// classifyStoreError gives a store error that reached the HTTP layer unclassified the meaning the
+// store gave it: a conflict that a concurrent request created (two sign-ups racing for one address)
+// is a 409, a timeout a 503 — not a 500.
+func classifyStoreError(err error) error {
+	var ge *gatehouse.Error
+	if errors.As(err, &ge) {
+		return err
+	}
+	switch {
+	case errors.Is(err, records.ErrConflict):
+		return gatehouse.Wrap(gatehouse.ECONFLICT, "The change clashes with a concurrent one; try again.", err)
+	case errors.Is(err, records.ErrTimeout), errors.Is(err, ephemeral.ErrUnavailable):
+		return gatehouse.Wrap(gatehouse.EUNAVAILABLE, "A service gatehouse depends on is unavailable. Try again shortly.", err)
+	}
+	return err
 }

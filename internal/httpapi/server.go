@@ -11,14 +11,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse/gatehouse/internal/account"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/jobs"
+	"github.com/gatehouse/gatehouse/internal/mail"
 	"github.com/gatehouse/gatehouse/internal/records"
+	"github.com/gatehouse/gatehouse/internal/session"
+	"github.com/gatehouse/gatehouse/internal/token"
 	"github.com/gatehouse/gatehouse/openapi"
 )
 
@@ -53,6 +58,21 @@ type Deps struct {
 
 	// Sentry receives panics and 5xx responses; nil reports nothing.
 	Sentry *Sentry
+
+	// Auth serves the authentication and account routes; nil answers them with 503 (a server for
+	// the operations endpoints only, as in tests).
+	Auth *Auth
+}
+
+// Auth is what the authentication and account routes are built on.
+type Auth struct {
+	Accounts    *account.Service
+	Sessions    *session.Service
+	Tokens      *token.Tokens
+	Keys        *token.KeyManager
+	Revocations *session.RevocationChecker
+	// Outbox is the dev outbox when it is the sender (development only); nil otherwise.
+	Outbox *mail.DevOutbox
 }
 
 // Server is gatehouse's HTTP handler: the routes of routes.go behind the middleware chain.
@@ -69,6 +89,8 @@ type Server struct {
 	registry     *prometheus.Registry
 	metrics      *httpMetrics
 	sentry       *Sentry
+	auth         *Auth
+	crossOrigin  *http.CrossOriginProtection
 	openapiJSON  []byte
 	docs         *docsUI
 
@@ -97,7 +119,16 @@ func New(deps Deps) *Server {
 		checkTimeout: deps.CheckTimeout,
 		registry:     deps.Registry,
 		sentry:       deps.Sentry,
+		auth:         deps.Auth,
+		crossOrigin:  http.NewCrossOriginProtection(),
 		mux:          http.NewServeMux(),
+	}
+	for _, o := range s.cfg.HTTP.CORSOrigins {
+		if !strings.Contains(o, "*") { // wildcard patterns are for CORS only
+			if err := s.crossOrigin.AddTrustedOrigin(o); err != nil {
+				panic(fmt.Sprintf("httpapi: trusted origin %q: %v", o, err))
+			}
+		}
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -1,5 +1,3 @@
-// Package mail owns outgoing email: the SMTP settings, and the checks that tell whether the
-// configured mail server can be reached.
 package mail
 
 import (

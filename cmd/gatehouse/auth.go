@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/account"
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/httpapi"
+	"github.com/gatehouse/gatehouse/internal/jobs"
+	"github.com/gatehouse/gatehouse/internal/mail"
+	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/session"
+	"github.com/gatehouse/gatehouse/internal/token"
+)
+
+// keyRefreshInterval is how often each node re-reads the signing keys, so that a rotation made by
+// another node (or by `gatehouse keys rotate`) is picked up well within the activation delay.
+const keyRefreshInterval = time.Minute
+
+// buildAuth builds the authentication services on the app's stores and registers the email job.
+// It must run before the job queue starts. The returned stop function ends its background work.
+func (a *app) buildAuth(ctx context.Context) (_ *httpapi.Auth, stop func(), err error) {
+	cfg, logger := a.cfg, a.logger
+	secrets, err := loadSecrets(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	// Email: the dev outbox in development without SMTP, else SMTP; sent by a durable job.
+	var sender mail.Sender
+	var outbox *mail.DevOutbox
+	if cfg.MailSender() == config.MailSMTP {
+		server, err := mail.ParseURL(cfg.SMTP.URL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("GATEHOUSE_SMTP_URL: %w", err)
+		}
+		sender = mail.NewSMTPSender(server, mail.SMTPOptions{})
+	} else {
+		outbox = mail.NewDevOutbox(0, logger, time.Now)
+		sender = outbox
+	}
+	var limiter *mail.Limiter
+	if cfg.SMTP.RatePerSecond > 0 {
+		limiter = mail.NewLimiter(a.ephemeral, cfg.SMTP.RatePerSecond, time.Now)
+	}
+	worker := mail.NewWorker(mail.WorkerDeps{Sender: sender, Deliveries: a.db, From: cfg.SMTP.From, Limiter: limiter, Logger: logger})
+	if err := jobs.Handle(a.workers, worker.Work); err != nil {
+		return nil, nil, fmt.Errorf("register the email job: %w", err)
+	}
+
+	// Access tokens and their signing keys.
+	km, err := newKeyManager(cfg, a.db, secrets, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := km.Load(ctx); err != nil {
+		return nil, nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	audience := cfg.Token.Audience
+	if len(audience) == 0 {
+		audience = []string{cfg.PublicURL}
+	}
+	tokens, err := token.NewTokens(km, token.Options{Issuer: cfg.PublicURL, Audience: audience, AccessTTL: cfg.Token.AccessTTL})
+	if err != nil {
+		return nil, nil, fmt.Errorf("access tokens: %w", err)
+	}
+
+	// Sessions and the revocation set.
+	recorder := audit.NewRecorder(logger, time.Now, nil)
+	sessions, err := session.NewService(a.db, a.ephemeral, session.Options{
+		AbsoluteLifetime: cfg.Session.AbsoluteLifetime,
+		IdleTimeout:      cfg.Session.IdleTimeout,
+		RefreshGrace:     refreshGrace(cfg.Session.RefreshGrace),
+		AccessTokenTTL:   cfg.Token.AccessTTL,
+		Audit:            recorder,
+		Logger:           logger,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("sessions: %w", err)
+	}
+	revocations := session.NewRevocationChecker(a.ephemeral, session.CheckerOptions{Logger: logger})
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if err := revocations.Start(bg); err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("subscribe to session revocations: %w", err)
+	}
+	go km.RefreshEvery(bg, keyRefreshInterval)
+	stop = func() {
+		cancel()
+		if err := revocations.Close(); err != nil && !errors.Is(err, context.Canceled) {
+			logger.Warn("close the revocation checker", "err", err)
+		}
+	}
+
+	// Passwords and accounts.
+	params := password.Params{
+		Memory:        uint32(cfg.Password.MemoryKiB),
+		Iterations:    uint32(cfg.Password.Iterations),
+		Parallelism:   uint8(cfg.Password.Parallelism),
+		MaxConcurrent: cfg.Password.MaxConcurrent,
+	}
+	if err := params.Validate(); err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("password hashing: %w", err)
+	}
+	policy := password.Policy{
+		MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength, RejectCommon: cfg.Password.RejectCommon,
+		MinScore: cfg.Password.MinScore, RequireUpper: cfg.Password.RequireUpper, RequireLower: cfg.Password.RequireLower,
+		RequireDigit: cfg.Password.RequireDigit, RequireSymbol: cfg.Password.RequireSymbol,
+	}
+	accounts, err := account.NewService(account.Deps{
+		Store: a.db, Ephemeral: a.ephemeral, Hasher: password.NewHasher(params), Policy: policy,
+		Tokens: tokens, Sessions: sessions, Audit: recorder, Logger: logger,
+	}, account.Options{
+		PublicURL:            cfg.PublicURL,
+		DefaultRoles:         cfg.Account.DefaultRoles,
+		AllowUnverifiedLogin: cfg.Account.AllowUnverifiedLogin,
+		ResendCooldown:       resendCooldown(cfg.Account.VerifyResendCooldown),
+		CodeKey:              secrets.codes,
+	})
+	if err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("accounts: %w", err)
+	}
+	return &httpapi.Auth{
+		Accounts: accounts, Sessions: sessions, Tokens: tokens, Keys: km, Revocations: revocations, Outbox: outbox,
+	}, stop, nil
+}
+
+// refreshGrace maps the configured window to the session package's convention (negative: none).
+func refreshGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// resendCooldown maps the configured cooldown to the account package's convention (zero: its
+// default), keeping an explicit 0s meaning "no cooldown" as closely as it allows.
+func resendCooldown(d time.Duration) time.Duration {
+	if d == 0 {
+		return time.Nanosecond
+	}
+	return d
+}
