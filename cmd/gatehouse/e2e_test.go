@@ -425,3 +425,44 @@ func TestReadinessWithMailDown(t *testing.T) {
 		t.Fatalf("GET /health/ready = %d %s; want 200 degraded with mail down", r.Status, r.Body)
 	}
 }
+
+// TestKeysCommand: `keys rotate` publishes a second key at once; the JWKS served afterwards lists
+// both, and `keys list` shows them.
+func TestKeysCommand(t *testing.T) {
+	for _, be := range backends(t) {
+		t.Run(be.name, func(t *testing.T) {
+			getenv := envFunc(t, be.env)
+			env := map[string]string{}
+			for _, k := range []string{"GATEHOUSE_DATA_DIR", "GATEHOUSE_DATABASE_URL", "GATEHOUSE_REDIS_URL", "GATEHOUSE_REDIS_KEY_PREFIX"} {
+				if v := getenv(k); v != "" {
+					env[k] = v
+				}
+			}
+			var out bytes.Buffer
+			if err := run(context.Background(), []string{"gatehouse", "keys", "list"}, getenv, &out, &out); err != nil {
+				t.Fatalf("keys list: %v\n%s", err, out.String())
+			}
+			if n := strings.Count(out.String(), "EdDSA"); n != 1 {
+				t.Fatalf("a first key should be created on first use; got:\n%s", out.String())
+			}
+			out.Reset()
+			if err := run(context.Background(), []string{"gatehouse", "keys", "rotate"}, getenv, &out, &out); err != nil {
+				t.Fatalf("keys rotate: %v\n%s", err, out.String())
+			}
+			if !strings.Contains(out.String(), "new signing key") || strings.Count(out.String(), "EdDSA") != 3 {
+				t.Fatalf("keys rotate output:\n%s", out.String())
+			}
+			srv := startServer(t, env)
+			var jwks struct {
+				Keys []map[string]any `json:"keys"`
+			}
+			apitest.NewClient(t, srv.URL).Get("/.well-known/jwks.json").JSON(t, &jwks)
+			if len(jwks.Keys) != 2 {
+				t.Fatalf("JWKS after rotation has %d keys, want 2", len(jwks.Keys))
+			}
+			if err := run(context.Background(), []string{"gatehouse", "keys", "sideways"}, getenv, &out, &out); err == nil {
+				t.Error("keys sideways succeeded")
+			}
+		})
+	}
+}
