@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/ephemeral"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/records"
@@ -77,9 +78,8 @@ const (
 	FailureChangedDuringSignIn = "changed_during_login"   // the password changed, or the account was deleted, meanwhile
 )
 
-// ActionVerificationResent is the audit action of a verification email sent again on request (the
-// other actions the Service records are internal/audit's).
-const ActionVerificationResent = "account.verification_resent"
+// ActionVerificationResent is the audit action of a verification email sent again on request.
+const ActionVerificationResent = audit.ActionAccountVerificationResent
 
 // Paths of the web pages that emails link to, under Options.PublicURL.
 const (
@@ -94,7 +94,8 @@ type Auditor interface {
 	Record(ctx context.Context, w records.AuditWriter, e gatehouse.AuditEvent) error
 }
 
-// Deps are the Service's collaborators. All are required except Now, Rand and Logger.
+// Deps are the Service's collaborators. All are required except Now, Rand and Logger. Policy is
+// taken as it is: start from password.DefaultPolicy (the zero Policy accepts common passwords).
 type Deps struct {
 	Store     records.Store
 	Ephemeral ephemeral.Store
@@ -113,7 +114,7 @@ type Deps struct {
 type Options struct {
 	// PublicURL is the external base URL that links in emails start with.
 	PublicURL string
-	// DefaultRoles are the roles of a new account; default ["user"].
+	// DefaultRoles are the roles of a new account; nil means ["user"], an empty slice none.
 	DefaultRoles []string
 	// AllowUnverifiedLogin lets an account whose email (or phone) is not verified sign in.
 	AllowUnverifiedLogin bool
@@ -244,11 +245,11 @@ func NewService(deps Deps, opts Options) (*Service, error) {
 	return s, nil
 }
 
-// Options returns the options in effect, defaults filled in.
+// Options returns the options in effect, defaults filled in, without the CodeKey (a secret).
 func (s *Service) Options() Options {
 	o := s.opts
 	o.DefaultRoles = append([]string(nil), o.DefaultRoles...)
-	o.CodeKey = append([]byte(nil), o.CodeKey...)
+	o.CodeKey = nil
 	return o
 }
 
@@ -271,7 +272,7 @@ func public(a *gatehouse.Account) *gatehouse.Account {
 	}
 	c := *a
 	c.PasswordHash = ""
-	c.Roles = append([]string(nil), a.Roles...)
+	c.Roles = append([]string{}, a.Roles...) // never nil: a JSON list, even when empty
 	return &c
 }
 

@@ -125,8 +125,11 @@ func (s *Service) login(ctx context.Context, id, pw string, meta session.ClientM
 	switch {
 	case errors.Is(err, password.ErrMalformedHash) || errors.Is(err, password.ErrUnsupportedHash):
 		// The stored hash cannot be used: the owner must reset the password. The client learns
-		// nothing more than from a wrong password.
+		// nothing more than from a wrong password, after as much work.
 		s.log.ErrorContext(ctx, "login: unusable password hash", slog.String("account_id", a.ID), slog.Any("err", err))
+		if err := s.hasher.DummyVerify(ctx, pw); err != nil {
+			return nil, fmt.Errorf("dummy verify: %w", err)
+		}
 		return nil, &loginFailure{err: errInvalidCredentials(), reason: FailureUnusablePassword, subjectID: a.ID}
 	case err != nil:
 		return nil, fmt.Errorf("verify password: %w", err)
@@ -253,9 +256,11 @@ func (s *Service) checkSignIn(a *gatehouse.Account, byEmail bool) *loginFailure 
 	return nil
 }
 
-// recordLoginFailure audits a refused sign-in outside any transaction. A failure to record is
-// logged: the client still gets the refusal.
+// recordLoginFailure audits a refused sign-in outside any transaction, even when the client has
+// gone away meanwhile (a guesser must not keep its attempts out of the log by hanging up). A failure
+// to record is logged: the client still gets the refusal.
 func (s *Service) recordLoginFailure(ctx context.Context, f *loginFailure, meta session.ClientMeta) {
+	ctx = context.WithoutCancel(ctx)
 	err := s.record(ctx, s.store, gatehouse.AuditEvent{
 		Action:    audit.ActionSessionLoginFailed,
 		Outcome:   audit.OutcomeFailure,

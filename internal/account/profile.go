@@ -127,9 +127,10 @@ func (s *Service) fill(ctx context.Context, a *gatehouse.Account) {
 	}
 }
 
-// InvalidateProfile drops an account from the profile cache. The Service calls it after each change
-// it commits; code elsewhere that changes an account (administration, password reset) calls it after
-// its commit too. A failure is logged: the entry then expires by itself within ProfileCacheTTL.
+// InvalidateProfile drops an account from the profile cache (replacing the entry with a short
+// tombstone). The Service does so after each change it commits, logging a failure (the entry then
+// expires by itself within ProfileCacheTTL); code elsewhere that changes an account
+// (administration, password reset) must call it after its commit too.
 func (s *Service) InvalidateProfile(ctx context.Context, accountID string) error {
 	if err := s.eph.Set(ctx, profileKey(accountID), []byte(tombstone), min(tombstoneTTL, s.opts.ProfileCacheTTL)); err != nil {
 		return fmt.Errorf("invalidate profile %s: %w", accountID, err)

@@ -55,7 +55,7 @@ func TestNewServiceChecksDepsAndOptions(t *testing.T) {
 				if got.VerifyTokenTTL != account.DefaultVerifyTokenTTL || got.VerifyCodeTTL != account.DefaultVerifyCodeTTL ||
 					got.VerifyCodeMaxAttempts != account.DefaultVerifyCodeMaxAttempts || got.ResendCooldown != account.DefaultResendCooldown ||
 					got.ProfileCacheTTL != account.DefaultProfileCacheTTL || len(got.DefaultRoles) != 1 || got.DefaultRoles[0] != "user" ||
-					got.AllowUnverifiedLogin {
+					got.AllowUnverifiedLogin || got.CodeKey != nil {
 					t.Errorf("defaults = %+v", got)
 				}
 				return

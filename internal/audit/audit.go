@@ -54,6 +54,8 @@ const (
 	// ActionTokenReuseDetected: a refresh token that had already been rotated was presented again; its
 	// family and session were revoked.
 	ActionTokenReuseDetected = "token.reuse_detected"
+	// ActionAccountVerificationResent: a verification email was sent again on request.
+	ActionAccountVerificationResent = "account.verification_resent"
 )
 
 // RequestMeta is what the audit log records of the request that caused an event.
