@@ -187,7 +187,7 @@ func (w *Worker) Work(ctx context.Context, job jobs.Work[SendJob]) error {
 	if err := w.waitForSlot(ctx); err != nil {
 		if last && errors.Is(err, ErrRateCapped) {
 			log.WarnContext(ctx, "mail held back by the send-rate cap on the job's last attempt; delivery failed")
-			return errors.Join(err, w.fail(ctx, d, err, false))
+			return errors.Join(err, w.fail(ctx, d, err, true))
 		}
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestRenderContent(t *testing.T) {
 	}
 	data := goldenData[TemplateVerifyEmail]
 	for _, tt := range tests {
-		t.Run(tt.locale, func(t *testing.T) {
+		t.Run("locale "+strconv.Quote(tt.locale), func(t *testing.T) {
 			m, err := Render(TemplateVerifyEmail, tt.locale, data)
 			if err != nil {
 				t.Fatalf("Render: %v", err)

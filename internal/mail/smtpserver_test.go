@@ -76,6 +76,8 @@ func startTestSMTP(t *testing.T, opts testSMTPOptions) *testSMTP {
 	}()
 	t.Cleanup(func() {
 		_ = srv.Close()
+		// Close misses a listener that Serve has not registered yet (a test that ends at once).
+		_ = ln.Close()
 		<-done
 	})
 	return ts
@@ -119,8 +121,6 @@ type testSession struct {
 	to   []string
 }
 
-var errAuthRequired = smtp.ErrAuthRequired
-
 func (s *testSession) AuthMechanisms() []string {
 	if s.srv.opts.Users == nil {
 		return nil
@@ -150,7 +150,7 @@ func (s *testSession) Auth(mech string) (sasl.Server, error) {
 
 func (s *testSession) Mail(from string, _ *smtp.MailOptions) error {
 	if s.srv.opts.Users != nil && s.user == "" {
-		return errAuthRequired
+		return smtp.ErrAuthRequired
 	}
 	s.from = from
 	return nil
