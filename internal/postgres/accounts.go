@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -48,7 +46,7 @@ func (t *tx) GetAccountByPhone(ctx context.Context, phone string) (*gatehouse.Ac
 }
 
 func getAccount(ctx context.Context, q querier, id string) (*gatehouse.Account, error) {
-	key, ok := accountUUID(id)
+	key, ok := canonicalUUID(id)
 	if !ok {
 		return nil, fmt.Errorf("postgres: get account %q: %w", id, records.ErrNotFound)
 	}
@@ -90,8 +88,8 @@ func scanAccount(row pgx.Row) (*gatehouse.Account, error) {
 		email, phone pgtype.Text
 	)
 	err := row.Scan(&a.ID, &a.Status, &a.Roles, &a.Name, &a.Locale,
-		&email, accountTimeDest{&a.EmailVerifiedAt}, &phone, accountTimeDest{&a.PhoneVerifiedAt},
-		&a.PasswordHash, accountTimeDest{&a.CreatedAt}, accountTimeDest{&a.UpdatedAt}, accountTimeDest{&a.DeletedAt})
+		&email, timeDest{&a.EmailVerifiedAt}, &phone, timeDest{&a.PhoneVerifiedAt},
+		&a.PasswordHash, timeDest{&a.CreatedAt}, timeDest{&a.UpdatedAt}, timeDest{&a.DeletedAt})
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +114,7 @@ type accountRow struct {
 // the account to its columns: an empty identifier is NULL, and a deleted account's identifiers move
 // aside so that they are free.
 func newAccountRow(a *gatehouse.Account) (accountRow, error) {
-	id, ok := accountUUID(a.ID)
+	id, ok := canonicalUUID(a.ID)
 	if !ok {
 		return accountRow{}, fmt.Errorf("account id %q is not a UUID", a.ID)
 	}
@@ -130,9 +128,9 @@ func newAccountRow(a *gatehouse.Account) (accountRow, error) {
 		r.roles = []string{}
 	}
 	if deleted {
-		r.deletedEmail, r.deletedPhone = accountNullText(a.Email), accountNullText(a.Phone)
+		r.deletedEmail, r.deletedPhone = nullText(a.Email), nullText(a.Phone)
 	} else {
-		r.email, r.emailKey, r.phone = accountNullText(a.Email), accountNullText(accountEmailKey(a.Email)), accountNullText(a.Phone)
+		r.email, r.emailKey, r.phone = nullText(a.Email), nullText(accountEmailKey(a.Email)), nullText(a.Phone)
 	}
 	return r, nil
 }
@@ -148,8 +146,8 @@ func (t *tx) CreateAccount(ctx context.Context, a *gatehouse.Account) error {
 		phone, phone_verified_at, password_hash, created_at, updated_at, deleted_at, deleted_email, deleted_phone)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
 	_, err = t.tx.Exec(ctx, q, r.id, r.status, r.roles, a.Name, a.Locale,
-		r.email, r.emailKey, accountTime(a.EmailVerifiedAt), r.phone, accountTime(a.PhoneVerifiedAt),
-		a.PasswordHash, accountTime(a.CreatedAt), accountTime(a.UpdatedAt), accountTime(a.DeletedAt),
+		r.email, r.emailKey, timeArg(a.EmailVerifiedAt), r.phone, timeArg(a.PhoneVerifiedAt),
+		a.PasswordHash, timeArg(a.CreatedAt), timeArg(a.UpdatedAt), timeArg(a.DeletedAt),
 		r.deletedEmail, r.deletedPhone)
 	if err != nil {
 		return fmt.Errorf("postgres: create account %s: %w", r.id, translateCtx(ctx, err))
@@ -172,8 +170,8 @@ func (t *tx) UpdateAccount(ctx context.Context, a *gatehouse.Account) error {
 		deleted_phone = CASE WHEN $1 = 'deleted' THEN coalesce($14, phone, deleted_phone) END
 		WHERE id = $15`
 	tag, err := t.tx.Exec(ctx, q, r.status, r.roles, a.Name, a.Locale,
-		r.email, r.emailKey, accountTime(a.EmailVerifiedAt), r.phone, accountTime(a.PhoneVerifiedAt),
-		a.PasswordHash, accountTime(a.UpdatedAt), accountTime(a.DeletedAt),
+		r.email, r.emailKey, timeArg(a.EmailVerifiedAt), r.phone, timeArg(a.PhoneVerifiedAt),
+		a.PasswordHash, timeArg(a.UpdatedAt), timeArg(a.DeletedAt),
 		r.deletedEmail, r.deletedPhone, r.id)
 	if err != nil {
 		return fmt.Errorf("postgres: update account %s: %w", r.id, translateCtx(ctx, err))
@@ -191,19 +189,19 @@ const verificationColumns = `id, account_id, email, token_hash, code_hash, expir
 // CreateEmailVerification inserts the verification; records.ErrConflict when its id or token hash
 // is taken or its account does not exist.
 func (t *tx) CreateEmailVerification(ctx context.Context, v *gatehouse.EmailVerification) error {
-	id, ok := accountUUID(v.ID)
+	id, ok := canonicalUUID(v.ID)
 	if !ok {
 		return fmt.Errorf("postgres: create email verification: id %q is not a UUID", v.ID)
 	}
-	accountID, ok := accountUUID(v.AccountID)
+	accountID, ok := canonicalUUID(v.AccountID)
 	if !ok {
 		return fmt.Errorf("postgres: create email verification %s: account id %q is not a UUID", id, v.AccountID)
 	}
 	const q = `INSERT INTO email_verifications (id, account_id, email, token_hash, code_hash, expires_at,
 		code_expires_at, code_attempts, consumed_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
-	_, err := t.tx.Exec(ctx, q, id, accountID, v.Email, v.TokenHash, accountNullBytes(v.CodeHash),
-		accountTime(v.ExpiresAt), accountTime(v.CodeExpiresAt), v.CodeAttempts,
-		accountTime(v.ConsumedAt), accountTime(v.CreatedAt))
+	_, err := t.tx.Exec(ctx, q, id, accountID, v.Email, v.TokenHash, nullBytes(v.CodeHash),
+		timeArg(v.ExpiresAt), timeArg(v.CodeExpiresAt), v.CodeAttempts,
+		timeArg(v.ConsumedAt), timeArg(v.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("postgres: create email verification %s: %w", id, translateCtx(ctx, err))
 	}
@@ -226,7 +224,7 @@ func (t *tx) GetEmailVerificationByTokenHash(ctx context.Context, hash []byte) (
 // GetLatestEmailVerification returns the verification created last for the account and email
 // (compared exactly); of two created at the same time, the one with the greater id.
 func (t *tx) GetLatestEmailVerification(ctx context.Context, accountID, email string) (*gatehouse.EmailVerification, error) {
-	key, ok := accountUUID(accountID)
+	key, ok := canonicalUUID(accountID)
 	if !ok {
 		return nil, fmt.Errorf("postgres: get latest email verification of account %q: %w", accountID, records.ErrNotFound)
 	}
@@ -242,12 +240,12 @@ func (t *tx) GetLatestEmailVerification(ctx context.Context, accountID, email st
 // UpdateEmailVerification stores CodeAttempts and ConsumedAt; records.ErrNotFound if the
 // verification does not exist.
 func (t *tx) UpdateEmailVerification(ctx context.Context, v *gatehouse.EmailVerification) error {
-	id, ok := accountUUID(v.ID)
+	id, ok := canonicalUUID(v.ID)
 	if !ok {
 		return fmt.Errorf("postgres: update email verification %q: %w", v.ID, records.ErrNotFound)
 	}
 	tag, err := t.tx.Exec(ctx, "UPDATE email_verifications SET code_attempts = $1, consumed_at = $2 WHERE id = $3",
-		v.CodeAttempts, accountTime(v.ConsumedAt), id)
+		v.CodeAttempts, timeArg(v.ConsumedAt), id)
 	if err != nil {
 		return fmt.Errorf("postgres: update email verification %s: %w", id, translateCtx(ctx, err))
 	}
@@ -260,57 +258,14 @@ func (t *tx) UpdateEmailVerification(ctx context.Context, v *gatehouse.EmailVeri
 func scanEmailVerification(row pgx.Row) (*gatehouse.EmailVerification, error) {
 	var v gatehouse.EmailVerification
 	err := row.Scan(&v.ID, &v.AccountID, &v.Email, &v.TokenHash, &v.CodeHash,
-		accountTimeDest{&v.ExpiresAt}, accountTimeDest{&v.CodeExpiresAt}, &v.CodeAttempts,
-		accountTimeDest{&v.ConsumedAt}, accountTimeDest{&v.CreatedAt})
+		timeDest{&v.ExpiresAt}, timeDest{&v.CodeExpiresAt}, &v.CodeAttempts,
+		timeDest{&v.ConsumedAt}, timeDest{&v.CreatedAt})
 	if err != nil {
 		return nil, err
 	}
 	return &v, nil
 }
 
-// accountUUID parses a UUID in any form uuid.Parse accepts and returns its canonical text. A
-// string that is not a UUID never reaches the server, which would reject it as a uuid (an error,
-// where SQLite simply finds no row).
-func accountUUID(s string) (string, bool) {
-	u, err := uuid.Parse(s)
-	if err != nil {
-		return "", false
-	}
-	return u.String(), true
-}
-
 // accountEmailKey is the case-folded form of an email that uniqueness and lookups compare. It is
 // computed here, not by SQL's lower(), so that both backends fold alike (see the migration).
 func accountEmailKey(email string) string { return strings.ToLower(email) }
-
-// accountNullText stores "" as NULL.
-func accountNullText(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} }
-
-// accountNullBytes stores an empty byte slice as NULL; it reads back as nil.
-func accountNullBytes(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
-// accountTime is a timestamptz parameter; the zero time is NULL. PostgreSQL keeps microseconds
-// (pgx truncates the rest).
-func accountTime(t time.Time) pgtype.Timestamptz {
-	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
-}
-
-// accountTimeDest scans a timestamptz as a UTC time; NULL is the zero time.
-type accountTimeDest struct{ t *time.Time }
-
-func (d accountTimeDest) ScanTimestamptz(v pgtype.Timestamptz) error {
-	switch {
-	case !v.Valid:
-		*d.t = time.Time{}
-	case v.InfinityModifier != pgtype.Finite:
-		return fmt.Errorf("scan %s timestamp as a time", v.InfinityModifier)
-	default:
-		*d.t = v.Time.UTC()
-	}
-	return nil
-}

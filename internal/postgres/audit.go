@@ -4,7 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/records"
@@ -45,9 +46,9 @@ func insertAuditEvent(ctx context.Context, q querier, e *gatehouse.AuditEvent) e
 	const stmt = `INSERT INTO audit_events
 		(id, action, outcome, reason, actor_id, subject_id, session_id, ip, user_agent, request_id, data, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)`
-	_, err := q.Exec(ctx, stmt, e.ID, e.Action, e.Outcome, nullIfEmpty(e.Reason), nullIfEmpty(e.ActorID),
-		nullIfEmpty(e.SubjectID), nullIfEmpty(e.SessionID), nullIfEmpty(e.IP), nullIfEmpty(e.UserAgent),
-		nullIfEmpty(e.RequestID), data, e.CreatedAt.UTC())
+	_, err := q.Exec(ctx, stmt, e.ID, e.Action, e.Outcome, nullText(e.Reason), nullText(e.ActorID),
+		nullText(e.SubjectID), nullText(e.SessionID), nullText(e.IP), nullText(e.UserAgent),
+		nullText(e.RequestID), data, e.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("postgres: insert audit event %s (%s): %w", e.ID, e.Action, translateCtx(ctx, err))
 	}
@@ -64,11 +65,10 @@ func (db *DB) GetAuditEvent(ctx context.Context, id string) (*gatehouse.AuditEve
 	var e gatehouse.AuditEvent
 	var data *string
 	err := db.pool.QueryRow(ctx, q, id).Scan(&e.ID, &e.Action, &e.Outcome, &e.Reason, &e.ActorID, &e.SubjectID,
-		&e.SessionID, &e.IP, &e.UserAgent, &e.RequestID, &data, &e.CreatedAt)
+		&e.SessionID, &e.IP, &e.UserAgent, &e.RequestID, &data, timeDest{&e.CreatedAt})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: get audit event %s: %w", id, translateCtx(ctx, err))
 	}
-	e.CreatedAt = e.CreatedAt.UTC()
 	if data != nil {
 		if err := json.Unmarshal([]byte(*data), &e.Data); err != nil {
 			return nil, fmt.Errorf("postgres: get audit event %s: decode data: %w", id, err)
@@ -101,8 +101,8 @@ func createMailDelivery(ctx context.Context, q querier, d *gatehouse.MailDeliver
 		(id, recipient, template, subject, status, attempts, last_error, provider_message_id, created_at, updated_at, sent_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 	_, err := q.Exec(ctx, stmt, d.ID, d.To, d.Template, d.Subject, d.Status, d.Attempts,
-		nullIfEmpty(d.LastError), nullIfEmpty(d.ProviderMessageID),
-		d.CreatedAt.UTC(), d.UpdatedAt.UTC(), nullTimeArg(d.SentAt))
+		nullText(d.LastError), nullText(d.ProviderMessageID),
+		d.CreatedAt, d.UpdatedAt, timeArg(d.SentAt))
 	if err != nil {
 		return fmt.Errorf("postgres: create mail delivery %s: %w", d.ID, translateCtx(ctx, err))
 	}
@@ -115,8 +115,8 @@ func (db *DB) UpdateMailDelivery(ctx context.Context, d *gatehouse.MailDelivery)
 	const stmt = `UPDATE mail_deliveries
 		SET status = $1, attempts = $2, last_error = $3, provider_message_id = $4, updated_at = $5, sent_at = $6
 		WHERE id = $7`
-	tag, err := db.pool.Exec(ctx, stmt, d.Status, d.Attempts, nullIfEmpty(d.LastError),
-		nullIfEmpty(d.ProviderMessageID), d.UpdatedAt.UTC(), nullTimeArg(d.SentAt), d.ID)
+	tag, err := db.pool.Exec(ctx, stmt, d.Status, d.Attempts, nullText(d.LastError),
+		nullText(d.ProviderMessageID), d.UpdatedAt, timeArg(d.SentAt), d.ID)
 	if err != nil {
 		return fmt.Errorf("postgres: update mail delivery %s: %w", d.ID, translateCtx(ctx, err))
 	}
@@ -164,38 +164,11 @@ func (db *DB) ListMailDeliveries(ctx context.Context, limit int) ([]*gatehouse.M
 	return out, nil
 }
 
-func scanMailDelivery(row interface{ Scan(dest ...any) error }) (*gatehouse.MailDelivery, error) {
+func scanMailDelivery(row pgx.Row) (*gatehouse.MailDelivery, error) {
 	var d gatehouse.MailDelivery
-	var sent *time.Time
 	if err := row.Scan(&d.ID, &d.To, &d.Template, &d.Subject, &d.Status, &d.Attempts, &d.LastError,
-		&d.ProviderMessageID, &d.CreatedAt, &d.UpdatedAt, &sent); err != nil {
+		&d.ProviderMessageID, timeDest{&d.CreatedAt}, timeDest{&d.UpdatedAt}, timeDest{&d.SentAt}); err != nil {
 		return nil, err
 	}
-	d.CreatedAt, d.UpdatedAt, d.SentAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC(), fromNullTime(sent)
 	return &d, nil
-}
-
-// nullTimeArg encodes t for a nullable timestamptz column: NULL for the zero time, otherwise UTC.
-// PostgreSQL keeps microseconds (pgx truncates the rest).
-func nullTimeArg(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UTC()
-}
-
-// fromNullTime decodes a nullable timestamptz column: NULL is the zero time, anything else UTC.
-func fromNullTime(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
-// nullIfEmpty stores "" as NULL.
-func nullIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }

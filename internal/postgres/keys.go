@@ -25,12 +25,10 @@ func (db *DB) ListKeys(ctx context.Context) ([]token.StoredKey, error) {
 	var keys []token.StoredKey
 	for rows.Next() {
 		var k token.StoredKey
-		var created, activates, retires, expires *time.Time
 		if err := rows.Scan(&k.ID, &k.Generation, &k.Algorithm, &k.PublicKey, &k.PrivateKey,
-			&created, &activates, &retires, &expires); err != nil {
+			timeDest{&k.CreatedAt}, timeDest{&k.ActivatesAt}, timeDest{&k.RetiresAt}, timeDest{&k.ExpiresAt}); err != nil {
 			return nil, fmt.Errorf("postgres: list signing keys: %w", translateCtx(ctx, err))
 		}
-		k.CreatedAt, k.ActivatesAt, k.RetiresAt, k.ExpiresAt = fromNullTime(created), fromNullTime(activates), fromNullTime(retires), fromNullTime(expires)
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -46,7 +44,7 @@ func (db *DB) InsertKey(ctx context.Context, key token.StoredKey) error {
 		(id, generation, algorithm, public_key, private_key, created_at, activates_at, retires_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 	_, err := db.pool.Exec(ctx, q, key.ID, key.Generation, key.Algorithm, key.PublicKey, key.PrivateKey,
-		nullTimeArg(key.CreatedAt), nullTimeArg(key.ActivatesAt), nullTimeArg(key.RetiresAt), nullTimeArg(key.ExpiresAt))
+		timeArg(key.CreatedAt), timeArg(key.ActivatesAt), timeArg(key.RetiresAt), timeArg(key.ExpiresAt))
 	if err == nil {
 		return nil
 	}
@@ -65,7 +63,7 @@ func (db *DB) InsertKey(ctx context.Context, key token.StoredKey) error {
 // gatehouse.ENOTFOUND (wrapping records.ErrNotFound).
 func (db *DB) RetireKey(ctx context.Context, id string, retiresAt, expiresAt time.Time) error {
 	tag, err := db.pool.Exec(ctx, "UPDATE signing_keys SET retires_at = $1, expires_at = $2 WHERE id = $3",
-		nullTimeArg(retiresAt), nullTimeArg(expiresAt), id)
+		timeArg(retiresAt), timeArg(expiresAt), id)
 	if err != nil {
 		return fmt.Errorf("postgres: retire signing key %s: %w", id, translateCtx(ctx, err))
 	}

@@ -243,9 +243,10 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx records.
 	return nil
 }
 
-// querier is what the meta queries need: the pool or a transaction.
+// querier is what the record queries need: the pool or a transaction.
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 

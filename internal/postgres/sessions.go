@@ -6,20 +6,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/records"
 )
-
-// sessionQuerier is what the session queries need: the pool or a transaction.
-type sessionQuerier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
 
 const sessionColumns = `id, account_id, user_agent, device, ip, location, amr, created_at, last_active_at,
 	expires_at, revoked_at, revoke_reason`
@@ -51,8 +42,8 @@ func (t *tx) CreateSession(ctx context.Context, s *gatehouse.Session) error {
 	}
 	const q = `INSERT INTO sessions (` + sessionColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
 	_, err = t.tx.Exec(ctx, q, s.ID, s.AccountID, s.UserAgent, s.Device, s.IP, s.Location, amr,
-		sessionTime(s.CreatedAt), sessionTime(s.LastActiveAt), sessionTime(s.ExpiresAt),
-		sessionNullTime(s.RevokedAt), s.RevokeReason)
+		s.CreatedAt, s.LastActiveAt, s.ExpiresAt,
+		timeArg(s.RevokedAt), s.RevokeReason)
 	if err != nil {
 		return fmt.Errorf("postgres: create session %s: %w", s.ID, translateCtx(ctx, err))
 	}
@@ -60,13 +51,13 @@ func (t *tx) CreateSession(ctx context.Context, s *gatehouse.Session) error {
 }
 
 func (t *tx) UpdateSession(ctx context.Context, s *gatehouse.Session) error {
-	if !sessionValidID(s.ID) {
+	if _, ok := canonicalUUID(s.ID); !ok {
 		return fmt.Errorf("postgres: update session %q: %w", s.ID, records.ErrNotFound)
 	}
 	const q = `UPDATE sessions SET last_active_at = $1, ip = $2, location = $3, expires_at = $4, revoked_at = $5,
 		revoke_reason = $6 WHERE id = $7`
-	tag, err := t.tx.Exec(ctx, q, sessionTime(s.LastActiveAt), s.IP, s.Location, sessionTime(s.ExpiresAt),
-		sessionNullTime(s.RevokedAt), s.RevokeReason, s.ID)
+	tag, err := t.tx.Exec(ctx, q, s.LastActiveAt, s.IP, s.Location, s.ExpiresAt,
+		timeArg(s.RevokedAt), s.RevokeReason, s.ID)
 	if err == nil && tag.RowsAffected() == 0 {
 		err = fmt.Errorf("%w: no such session", records.ErrNotFound)
 	}
@@ -78,16 +69,16 @@ func (t *tx) UpdateSession(ctx context.Context, s *gatehouse.Session) error {
 
 func (t *tx) RevokeSessions(ctx context.Context, accountID, exceptID string, at time.Time, reason string) ([]string, error) {
 	ids := []string{}
-	if !sessionValidID(accountID) {
+	if _, ok := canonicalUUID(accountID); !ok {
 		return ids, nil // no account has such an id
 	}
 	var except *string // NULL excludes nothing; so does an id that no session can have
-	if sessionValidID(exceptID) {
+	if _, ok := canonicalUUID(exceptID); ok {
 		except = &exceptID
 	}
 	const q = `UPDATE sessions SET revoked_at = $1, revoke_reason = $2
 		WHERE account_id = $3 AND revoked_at IS NULL AND ($4::uuid IS NULL OR id <> $4::uuid) RETURNING id`
-	rows, err := t.tx.Query(ctx, q, sessionTime(at), reason, accountID, except)
+	rows, err := t.tx.Query(ctx, q, at, reason, accountID, except)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: revoke sessions of %s: %w", accountID, translateCtx(ctx, err))
 	}
@@ -101,7 +92,7 @@ func (t *tx) RevokeSessions(ctx context.Context, accountID, exceptID string, at 
 func (t *tx) CreateRefreshToken(ctx context.Context, rt *gatehouse.RefreshToken) error {
 	const q = `INSERT INTO refresh_tokens (` + refreshTokenColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 	_, err := t.tx.Exec(ctx, q, rt.Hash, rt.SessionID, rt.AccountID, rt.Generation,
-		sessionTime(rt.CreatedAt), sessionTime(rt.ExpiresAt), sessionNullTime(rt.UsedAt), sessionNullBytes(rt.ReplacedBy))
+		rt.CreatedAt, rt.ExpiresAt, timeArg(rt.UsedAt), nullBytes(rt.ReplacedBy))
 	if err != nil {
 		return fmt.Errorf("postgres: create refresh token of session %s: %w", rt.SessionID, translateCtx(ctx, err))
 	}
@@ -122,7 +113,7 @@ func (t *tx) GetRefreshTokenForUpdate(ctx context.Context, hash []byte) (*gateho
 
 func (t *tx) UpdateRefreshToken(ctx context.Context, rt *gatehouse.RefreshToken) error {
 	const q = `UPDATE refresh_tokens SET used_at = $1, replaced_by = $2 WHERE hash = $3`
-	tag, err := t.tx.Exec(ctx, q, sessionNullTime(rt.UsedAt), sessionNullBytes(rt.ReplacedBy), rt.Hash)
+	tag, err := t.tx.Exec(ctx, q, timeArg(rt.UsedAt), nullBytes(rt.ReplacedBy), rt.Hash)
 	if err == nil && tag.RowsAffected() == 0 {
 		err = fmt.Errorf("%w: no such refresh token", records.ErrNotFound)
 	}
@@ -132,8 +123,8 @@ func (t *tx) UpdateRefreshToken(ctx context.Context, rt *gatehouse.RefreshToken)
 	return nil
 }
 
-func getSession(ctx context.Context, q sessionQuerier, id string) (*gatehouse.Session, error) {
-	if !sessionValidID(id) {
+func getSession(ctx context.Context, q querier, id string) (*gatehouse.Session, error) {
+	if _, ok := canonicalUUID(id); !ok {
 		return nil, fmt.Errorf("postgres: get session %q: %w", id, records.ErrNotFound)
 	}
 	s, err := scanSession(q.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
@@ -143,9 +134,9 @@ func getSession(ctx context.Context, q sessionQuerier, id string) (*gatehouse.Se
 	return s, nil
 }
 
-func listSessions(ctx context.Context, q sessionQuerier, accountID string) ([]*gatehouse.Session, error) {
+func listSessions(ctx context.Context, q querier, accountID string) ([]*gatehouse.Session, error) {
 	list := []*gatehouse.Session{}
-	if !sessionValidID(accountID) {
+	if _, ok := canonicalUUID(accountID); !ok {
 		return list, nil
 	}
 	const query = `SELECT ` + sessionColumns + ` FROM sessions
@@ -165,46 +156,28 @@ func listSessions(ctx context.Context, q sessionQuerier, accountID string) ([]*g
 
 func scanSession(row pgx.Row) (*gatehouse.Session, error) {
 	var (
-		s       gatehouse.Session
-		amr     []byte
-		revoked *time.Time
+		s   gatehouse.Session
+		amr []byte
 	)
 	err := row.Scan(&s.ID, &s.AccountID, &s.UserAgent, &s.Device, &s.IP, &s.Location, &amr,
-		&s.CreatedAt, &s.LastActiveAt, &s.ExpiresAt, &revoked, &s.RevokeReason)
+		timeDest{&s.CreatedAt}, timeDest{&s.LastActiveAt}, timeDest{&s.ExpiresAt}, timeDest{&s.RevokedAt}, &s.RevokeReason)
 	if err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(amr, &s.AMR); err != nil {
 		return nil, fmt.Errorf("decode amr of session %s: %w", s.ID, err)
 	}
-	s.CreatedAt, s.LastActiveAt, s.ExpiresAt = s.CreatedAt.UTC(), s.LastActiveAt.UTC(), s.ExpiresAt.UTC()
-	if revoked != nil {
-		s.RevokedAt = revoked.UTC()
-	}
 	return &s, nil
 }
 
 func scanRefreshToken(row pgx.Row) (*gatehouse.RefreshToken, error) {
-	var (
-		rt   gatehouse.RefreshToken
-		used *time.Time
-	)
-	err := row.Scan(&rt.Hash, &rt.SessionID, &rt.AccountID, &rt.Generation, &rt.CreatedAt, &rt.ExpiresAt, &used, &rt.ReplacedBy)
+	var rt gatehouse.RefreshToken
+	err := row.Scan(&rt.Hash, &rt.SessionID, &rt.AccountID, &rt.Generation,
+		timeDest{&rt.CreatedAt}, timeDest{&rt.ExpiresAt}, timeDest{&rt.UsedAt}, &rt.ReplacedBy)
 	if err != nil {
 		return nil, err
 	}
-	rt.CreatedAt, rt.ExpiresAt = rt.CreatedAt.UTC(), rt.ExpiresAt.UTC()
-	if used != nil {
-		rt.UsedAt = used.UTC()
-	}
 	return &rt, nil
-}
-
-// sessionValidID reports whether id can be a session or account id (a UUID, as the columns are):
-// any other string names no row, and must not reach the server as a malformed uuid.
-func sessionValidID(id string) bool {
-	_, err := uuid.Parse(id)
-	return err == nil
 }
 
 // sessionAMR encodes the authentication methods as a JSON array ("[]" for none); pgx sends a
@@ -218,25 +191,4 @@ func sessionAMR(amr []string) (string, error) {
 		return "", fmt.Errorf("encode amr: %w", err)
 	}
 	return string(b), nil
-}
-
-// sessionTime stores times in UTC: timestamptz keeps the instant either way, but the zone of the
-// value read back is then the same on every server.
-func sessionTime(t time.Time) time.Time { return t.UTC() }
-
-// sessionNullTime stores the zero time as NULL.
-func sessionNullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
-// sessionNullBytes stores an empty slice as NULL.
-func sessionNullBytes(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
 }

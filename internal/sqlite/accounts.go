@@ -6,18 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/records"
 )
-
-// The accounts tables (migration 00002) hold times as ISO-8601 UTC text with six fractional
-// digits: fixed width, so that they sort as times, at PostgreSQL's precision (microseconds,
-// truncated). NULL is the zero time.
-const accountTimeLayout = "2006-01-02T15:04:05.000000Z"
 
 // accountColumns is the select list scanAccount reads.
 const accountColumns = `id, status, roles, name, locale, email, email_verified_at, phone, phone_verified_at,
@@ -97,8 +91,8 @@ func scanAccount(row *sql.Row) (*gatehouse.Account, error) {
 		email, phone sql.NullString
 	)
 	err := row.Scan(&a.ID, &a.Status, &roles, &a.Name, &a.Locale,
-		&email, accountTimeDest{&a.EmailVerifiedAt}, &phone, accountTimeDest{&a.PhoneVerifiedAt},
-		&a.PasswordHash, accountTimeDest{&a.CreatedAt}, accountTimeDest{&a.UpdatedAt}, accountTimeDest{&a.DeletedAt})
+		&email, timeDest{&a.EmailVerifiedAt}, &phone, timeDest{&a.PhoneVerifiedAt},
+		&a.PasswordHash, timeDest{&a.CreatedAt}, timeDest{&a.UpdatedAt}, timeDest{&a.DeletedAt})
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +138,9 @@ func newAccountRow(a *gatehouse.Account) (accountRow, error) {
 	}
 	r := accountRow{id: id, status: string(a.Status), roles: string(encoded)}
 	if deleted {
-		r.deletedEmail, r.deletedPhone = accountNullText(a.Email), accountNullText(a.Phone)
+		r.deletedEmail, r.deletedPhone = nullText(a.Email), nullText(a.Phone)
 	} else {
-		r.email, r.emailKey, r.phone = accountNullText(a.Email), accountNullText(accountEmailKey(a.Email)), accountNullText(a.Phone)
+		r.email, r.emailKey, r.phone = nullText(a.Email), nullText(accountEmailKey(a.Email)), nullText(a.Phone)
 	}
 	return r, nil
 }
@@ -161,8 +155,8 @@ func (t *tx) CreateAccount(ctx context.Context, a *gatehouse.Account) error {
 		phone, phone_verified_at, password_hash, created_at, updated_at, deleted_at, deleted_email, deleted_phone)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	_, err = t.tx.ExecContext(ctx, q, r.id, r.status, r.roles, a.Name, a.Locale,
-		r.email, r.emailKey, accountTimeArg(a.EmailVerifiedAt), r.phone, accountTimeArg(a.PhoneVerifiedAt),
-		a.PasswordHash, accountTimeArg(a.CreatedAt), accountTimeArg(a.UpdatedAt), accountTimeArg(a.DeletedAt),
+		r.email, r.emailKey, timeArg(a.EmailVerifiedAt), r.phone, timeArg(a.PhoneVerifiedAt),
+		a.PasswordHash, timeArg(a.CreatedAt), timeArg(a.UpdatedAt), timeArg(a.DeletedAt),
 		r.deletedEmail, r.deletedPhone)
 	if err != nil {
 		return fmt.Errorf("sqlite: create account %s: %w", r.id, translateCtx(ctx, err))
@@ -185,16 +179,14 @@ func (t *tx) UpdateAccount(ctx context.Context, a *gatehouse.Account) error {
 		deleted_phone = CASE WHEN ?1 = 'deleted' THEN coalesce(?14, phone, deleted_phone) END
 		WHERE id = ?15`
 	res, err := t.tx.ExecContext(ctx, q, r.status, r.roles, a.Name, a.Locale,
-		r.email, r.emailKey, accountTimeArg(a.EmailVerifiedAt), r.phone, accountTimeArg(a.PhoneVerifiedAt),
-		a.PasswordHash, accountTimeArg(a.UpdatedAt), accountTimeArg(a.DeletedAt),
+		r.email, r.emailKey, timeArg(a.EmailVerifiedAt), r.phone, timeArg(a.PhoneVerifiedAt),
+		a.PasswordHash, timeArg(a.UpdatedAt), timeArg(a.DeletedAt),
 		r.deletedEmail, r.deletedPhone, r.id)
+	if err == nil {
+		err = matchedRow(res)
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite: update account %s: %w", r.id, translateCtx(ctx, err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlite: update account %s: %w", r.id, translateCtx(ctx, err))
-	} else if n == 0 {
-		return fmt.Errorf("sqlite: update account %s: %w", r.id, records.ErrNotFound)
 	}
 	return nil
 }
@@ -216,9 +208,9 @@ func (t *tx) CreateEmailVerification(ctx context.Context, v *gatehouse.EmailVeri
 	}
 	const q = `INSERT INTO email_verifications (id, account_id, email, token_hash, code_hash, expires_at,
 		code_expires_at, code_attempts, consumed_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	_, err := t.tx.ExecContext(ctx, q, id, accountID, v.Email, v.TokenHash, accountNullBytes(v.CodeHash),
-		accountTimeArg(v.ExpiresAt), accountTimeArg(v.CodeExpiresAt), v.CodeAttempts,
-		accountTimeArg(v.ConsumedAt), accountTimeArg(v.CreatedAt))
+	_, err := t.tx.ExecContext(ctx, q, id, accountID, v.Email, v.TokenHash, nullBytes(v.CodeHash),
+		timeArg(v.ExpiresAt), timeArg(v.CodeExpiresAt), v.CodeAttempts,
+		timeArg(v.ConsumedAt), timeArg(v.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("sqlite: create email verification %s: %w", id, translateCtx(ctx, err))
 	}
@@ -262,14 +254,12 @@ func (t *tx) UpdateEmailVerification(ctx context.Context, v *gatehouse.EmailVeri
 		return fmt.Errorf("sqlite: update email verification %q: %w", v.ID, records.ErrNotFound)
 	}
 	res, err := t.tx.ExecContext(ctx, "UPDATE email_verifications SET code_attempts = ?, consumed_at = ? WHERE id = ?",
-		v.CodeAttempts, accountTimeArg(v.ConsumedAt), id)
+		v.CodeAttempts, timeArg(v.ConsumedAt), id)
+	if err == nil {
+		err = matchedRow(res)
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite: update email verification %s: %w", id, translateCtx(ctx, err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlite: update email verification %s: %w", id, translateCtx(ctx, err))
-	} else if n == 0 {
-		return fmt.Errorf("sqlite: update email verification %s: %w", id, records.ErrNotFound)
 	}
 	return nil
 }
@@ -277,8 +267,8 @@ func (t *tx) UpdateEmailVerification(ctx context.Context, v *gatehouse.EmailVeri
 func scanEmailVerification(row *sql.Row) (*gatehouse.EmailVerification, error) {
 	var v gatehouse.EmailVerification
 	err := row.Scan(&v.ID, &v.AccountID, &v.Email, &v.TokenHash, &v.CodeHash,
-		accountTimeDest{&v.ExpiresAt}, accountTimeDest{&v.CodeExpiresAt}, &v.CodeAttempts,
-		accountTimeDest{&v.ConsumedAt}, accountTimeDest{&v.CreatedAt})
+		timeDest{&v.ExpiresAt}, timeDest{&v.CodeExpiresAt}, &v.CodeAttempts,
+		timeDest{&v.ConsumedAt}, timeDest{&v.CreatedAt})
 	if err != nil {
 		return nil, err
 	}
@@ -299,51 +289,3 @@ func accountUUID(s string) (string, bool) {
 // accountEmailKey is the case-folded form of an email that uniqueness and lookups compare. It is computed
 // here, not by SQL's lower(), so that both backends fold alike (see the migration).
 func accountEmailKey(email string) string { return strings.ToLower(email) }
-
-// accountNullText stores "" as NULL.
-func accountNullText(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// accountNullBytes stores an empty byte slice as NULL; it reads back as nil.
-func accountNullBytes(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
-// accountTimeArg formats a time for the accounts tables; the zero time is NULL.
-func accountTimeArg(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UTC().Format(accountTimeLayout)
-}
-
-// accountTimeDest scans a time written by accountTimeArg; NULL is the zero time. It returns UTC.
-type accountTimeDest struct{ t *time.Time }
-
-func (d accountTimeDest) Scan(src any) error {
-	var s string
-	switch v := src.(type) {
-	case nil:
-		*d.t = time.Time{}
-		return nil
-	case string:
-		s = v
-	case []byte:
-		s = string(v)
-	default:
-		return fmt.Errorf("scan %T as a time", src)
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return fmt.Errorf("parse time %q: %w", s, err)
-	}
-	*d.t = t.UTC()
-	return nil
-}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/records"
@@ -46,9 +45,9 @@ func insertAuditEvent(ctx context.Context, q querier, e *gatehouse.AuditEvent) e
 	const stmt = `INSERT INTO audit_events
 		(id, action, outcome, reason, actor_id, subject_id, session_id, ip, user_agent, request_id, data, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	_, err := q.ExecContext(ctx, stmt, e.ID, e.Action, e.Outcome, nullIfEmpty(e.Reason), nullIfEmpty(e.ActorID),
-		nullIfEmpty(e.SubjectID), nullIfEmpty(e.SessionID), nullIfEmpty(e.IP), nullIfEmpty(e.UserAgent),
-		nullIfEmpty(e.RequestID), data, textTimeArg(e.CreatedAt))
+	_, err := q.ExecContext(ctx, stmt, e.ID, e.Action, e.Outcome, nullText(e.Reason), nullText(e.ActorID),
+		nullText(e.SubjectID), nullText(e.SessionID), nullText(e.IP), nullText(e.UserAgent),
+		nullText(e.RequestID), data, timeArg(e.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("sqlite: insert audit event %s (%s): %w", e.ID, e.Action, translateCtx(ctx, err))
 	}
@@ -65,7 +64,7 @@ func (db *DB) GetAuditEvent(ctx context.Context, id string) (*gatehouse.AuditEve
 	var e gatehouse.AuditEvent
 	var data sql.NullString
 	err := db.read.QueryRowContext(ctx, q, id).Scan(&e.ID, &e.Action, &e.Outcome, &e.Reason, &e.ActorID, &e.SubjectID,
-		&e.SessionID, &e.IP, &e.UserAgent, &e.RequestID, &data, textTimeDest{&e.CreatedAt})
+		&e.SessionID, &e.IP, &e.UserAgent, &e.RequestID, &data, timeDest{&e.CreatedAt})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get audit event %s: %w", id, translateCtx(ctx, err))
 	}
@@ -101,8 +100,8 @@ func createMailDelivery(ctx context.Context, q querier, d *gatehouse.MailDeliver
 		(id, recipient, template, subject, status, attempts, last_error, provider_message_id, created_at, updated_at, sent_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	_, err := q.ExecContext(ctx, stmt, d.ID, d.To, d.Template, d.Subject, d.Status, d.Attempts,
-		nullIfEmpty(d.LastError), nullIfEmpty(d.ProviderMessageID),
-		textTimeArg(d.CreatedAt), textTimeArg(d.UpdatedAt), textTimeArg(d.SentAt))
+		nullText(d.LastError), nullText(d.ProviderMessageID),
+		timeArg(d.CreatedAt), timeArg(d.UpdatedAt), timeArg(d.SentAt))
 	if err != nil {
 		return fmt.Errorf("sqlite: create mail delivery %s: %w", d.ID, translateCtx(ctx, err))
 	}
@@ -115,8 +114,8 @@ func (db *DB) UpdateMailDelivery(ctx context.Context, d *gatehouse.MailDelivery)
 	const stmt = `UPDATE mail_deliveries
 		SET status = ?, attempts = ?, last_error = ?, provider_message_id = ?, updated_at = ?, sent_at = ?
 		WHERE id = ?`
-	res, err := db.write.ExecContext(ctx, stmt, d.Status, d.Attempts, nullIfEmpty(d.LastError),
-		nullIfEmpty(d.ProviderMessageID), textTimeArg(d.UpdatedAt), textTimeArg(d.SentAt), d.ID)
+	res, err := db.write.ExecContext(ctx, stmt, d.Status, d.Attempts, nullText(d.LastError),
+		nullText(d.ProviderMessageID), timeArg(d.UpdatedAt), timeArg(d.SentAt), d.ID)
 	if err == nil {
 		err = matchedRow(res)
 	}
@@ -164,71 +163,11 @@ func (db *DB) ListMailDeliveries(ctx context.Context, limit int) ([]*gatehouse.M
 	return out, nil
 }
 
-func scanMailDelivery(row interface{ Scan(dest ...any) error }) (*gatehouse.MailDelivery, error) {
+func scanMailDelivery(row rowScanner) (*gatehouse.MailDelivery, error) {
 	var d gatehouse.MailDelivery
 	if err := row.Scan(&d.ID, &d.To, &d.Template, &d.Subject, &d.Status, &d.Attempts, &d.LastError,
-		&d.ProviderMessageID, textTimeDest{&d.CreatedAt}, textTimeDest{&d.UpdatedAt}, textTimeDest{&d.SentAt}); err != nil {
+		&d.ProviderMessageID, timeDest{&d.CreatedAt}, timeDest{&d.UpdatedAt}, timeDest{&d.SentAt}); err != nil {
 		return nil, err
 	}
 	return &d, nil
-}
-
-// textTimeLayout is how the signing-key, audit and mail-delivery tables store times: ISO-8601 UTC
-// with exactly six fractional digits. The fixed width makes text order time order (which
-// RFC3339Nano, trimming trailing zeros, would not), and six digits match PostgreSQL's precision so
-// both stores give back the same time.
-const textTimeLayout = "2006-01-02T15:04:05.000000Z"
-
-// textTimeArg encodes t for a time column: NULL for the zero time, otherwise UTC text truncated to
-// the microsecond.
-func textTimeArg(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UTC().Truncate(time.Microsecond).Format(textTimeLayout)
-}
-
-// textTimeDest scans a time column written by textTimeArg: NULL is the zero time.
-type textTimeDest struct{ t *time.Time }
-
-func (d textTimeDest) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		*d.t = time.Time{}
-		return nil
-	case string:
-		return d.parse(v)
-	case []byte:
-		return d.parse(string(v))
-	}
-	return fmt.Errorf("scan %T as a time", src)
-}
-
-func (d textTimeDest) parse(s string) error {
-	t, err := time.Parse(textTimeLayout, s)
-	if err != nil {
-		return fmt.Errorf("parse stored time: %w", err)
-	}
-	*d.t = t.UTC()
-	return nil
-}
-
-// nullIfEmpty stores "" as NULL.
-func nullIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// matchedRow turns a statement that matched no row into records.ErrNotFound.
-func matchedRow(res sql.Result) error {
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("%w: no row matched", records.ErrNotFound)
-	}
-	return nil
 }

@@ -26,7 +26,7 @@ func (db *DB) ListKeys(ctx context.Context) ([]token.StoredKey, error) {
 	for rows.Next() {
 		var k token.StoredKey
 		if err := rows.Scan(&k.ID, &k.Generation, &k.Algorithm, &k.PublicKey, &k.PrivateKey,
-			textTimeDest{&k.CreatedAt}, textTimeDest{&k.ActivatesAt}, textTimeDest{&k.RetiresAt}, textTimeDest{&k.ExpiresAt}); err != nil {
+			timeDest{&k.CreatedAt}, timeDest{&k.ActivatesAt}, timeDest{&k.RetiresAt}, timeDest{&k.ExpiresAt}); err != nil {
 			return nil, fmt.Errorf("sqlite: list signing keys: %w", translateCtx(ctx, err))
 		}
 		keys = append(keys, k)
@@ -44,7 +44,7 @@ func (db *DB) InsertKey(ctx context.Context, key token.StoredKey) error {
 		(id, generation, algorithm, public_key, private_key, created_at, activates_at, retires_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	_, err := db.write.ExecContext(ctx, q, key.ID, key.Generation, key.Algorithm, key.PublicKey, key.PrivateKey,
-		textTimeArg(key.CreatedAt), textTimeArg(key.ActivatesAt), textTimeArg(key.RetiresAt), textTimeArg(key.ExpiresAt))
+		timeArg(key.CreatedAt), timeArg(key.ActivatesAt), timeArg(key.RetiresAt), timeArg(key.ExpiresAt))
 	if err == nil {
 		return nil
 	}
@@ -63,7 +63,7 @@ func (db *DB) InsertKey(ctx context.Context, key token.StoredKey) error {
 // gatehouse.ENOTFOUND (wrapping records.ErrNotFound).
 func (db *DB) RetireKey(ctx context.Context, id string, retiresAt, expiresAt time.Time) error {
 	res, err := db.write.ExecContext(ctx, "UPDATE signing_keys SET retires_at = ?, expires_at = ? WHERE id = ?",
-		textTimeArg(retiresAt), textTimeArg(expiresAt), id)
+		timeArg(retiresAt), timeArg(expiresAt), id)
 	if err != nil {
 		return fmt.Errorf("sqlite: retire signing key %s: %w", id, translateCtx(ctx, err))
 	}

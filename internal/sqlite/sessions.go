@@ -2,26 +2,12 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/internal/records"
 )
-
-// sessionTimeLayout is how the sessions tables store times: UTC, fixed width (so that text order is
-// time order) and microsecond precision, as PostgreSQL keeps them.
-const sessionTimeLayout = "2006-01-02T15:04:05.000000Z"
-
-// sessionQuerier is what the session queries need: the read pool or a transaction.
-type sessionQuerier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
 
 const sessionColumns = `id, account_id, user_agent, device, ip, location, amr, created_at, last_active_at,
 	expires_at, revoked_at, revoke_reason`
@@ -53,8 +39,8 @@ func (t *tx) CreateSession(ctx context.Context, s *gatehouse.Session) error {
 	}
 	const q = `INSERT INTO sessions (` + sessionColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	_, err = t.tx.ExecContext(ctx, q, s.ID, s.AccountID, s.UserAgent, s.Device, s.IP, s.Location, amr,
-		sessionTime(s.CreatedAt), sessionTime(s.LastActiveAt), sessionTime(s.ExpiresAt),
-		sessionNullTime(s.RevokedAt), s.RevokeReason)
+		timeText(s.CreatedAt), timeText(s.LastActiveAt), timeText(s.ExpiresAt),
+		timeArg(s.RevokedAt), s.RevokeReason)
 	if err != nil {
 		return fmt.Errorf("sqlite: create session %s: %w", s.ID, translateCtx(ctx, err))
 	}
@@ -64,10 +50,10 @@ func (t *tx) CreateSession(ctx context.Context, s *gatehouse.Session) error {
 func (t *tx) UpdateSession(ctx context.Context, s *gatehouse.Session) error {
 	const q = `UPDATE sessions SET last_active_at = ?, ip = ?, location = ?, expires_at = ?, revoked_at = ?,
 		revoke_reason = ? WHERE id = ?`
-	res, err := t.tx.ExecContext(ctx, q, sessionTime(s.LastActiveAt), s.IP, s.Location, sessionTime(s.ExpiresAt),
-		sessionNullTime(s.RevokedAt), s.RevokeReason, s.ID)
+	res, err := t.tx.ExecContext(ctx, q, timeText(s.LastActiveAt), s.IP, s.Location, timeText(s.ExpiresAt),
+		timeArg(s.RevokedAt), s.RevokeReason, s.ID)
 	if err == nil {
-		err = sessionAffected(res)
+		err = matchedRow(res)
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: update session %s: %w", s.ID, translateCtx(ctx, err))
@@ -78,7 +64,7 @@ func (t *tx) UpdateSession(ctx context.Context, s *gatehouse.Session) error {
 func (t *tx) RevokeSessions(ctx context.Context, accountID, exceptID string, at time.Time, reason string) ([]string, error) {
 	const q = `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
 		WHERE account_id = ? AND revoked_at IS NULL AND id <> ? RETURNING id`
-	rows, err := t.tx.QueryContext(ctx, q, sessionTime(at), reason, accountID, exceptID)
+	rows, err := t.tx.QueryContext(ctx, q, timeText(at), reason, accountID, exceptID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: revoke sessions of %s: %w", accountID, translateCtx(ctx, err))
 	}
@@ -100,7 +86,7 @@ func (t *tx) RevokeSessions(ctx context.Context, accountID, exceptID string, at 
 func (t *tx) CreateRefreshToken(ctx context.Context, rt *gatehouse.RefreshToken) error {
 	const q = `INSERT INTO refresh_tokens (` + refreshTokenColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	_, err := t.tx.ExecContext(ctx, q, rt.Hash, rt.SessionID, rt.AccountID, rt.Generation,
-		sessionTime(rt.CreatedAt), sessionTime(rt.ExpiresAt), sessionNullTime(rt.UsedAt), sessionNullBytes(rt.ReplacedBy))
+		timeText(rt.CreatedAt), timeText(rt.ExpiresAt), timeArg(rt.UsedAt), nullBytes(rt.ReplacedBy))
 	if err != nil {
 		return fmt.Errorf("sqlite: create refresh token of session %s: %w", rt.SessionID, translateCtx(ctx, err))
 	}
@@ -121,9 +107,9 @@ func (t *tx) GetRefreshTokenForUpdate(ctx context.Context, hash []byte) (*gateho
 
 func (t *tx) UpdateRefreshToken(ctx context.Context, rt *gatehouse.RefreshToken) error {
 	const q = `UPDATE refresh_tokens SET used_at = ?, replaced_by = ? WHERE hash = ?`
-	res, err := t.tx.ExecContext(ctx, q, sessionNullTime(rt.UsedAt), sessionNullBytes(rt.ReplacedBy), rt.Hash)
+	res, err := t.tx.ExecContext(ctx, q, timeArg(rt.UsedAt), nullBytes(rt.ReplacedBy), rt.Hash)
 	if err == nil {
-		err = sessionAffected(res)
+		err = matchedRow(res)
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: update refresh token of session %s: %w", rt.SessionID, translateCtx(ctx, err))
@@ -131,7 +117,7 @@ func (t *tx) UpdateRefreshToken(ctx context.Context, rt *gatehouse.RefreshToken)
 	return nil
 }
 
-func getSession(ctx context.Context, q sessionQuerier, id string) (*gatehouse.Session, error) {
+func getSession(ctx context.Context, q querier, id string) (*gatehouse.Session, error) {
 	s, err := scanSession(q.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get session %s: %w", id, translateCtx(ctx, err))
@@ -139,7 +125,7 @@ func getSession(ctx context.Context, q sessionQuerier, id string) (*gatehouse.Se
 	return s, nil
 }
 
-func listSessions(ctx context.Context, q sessionQuerier, accountID string) ([]*gatehouse.Session, error) {
+func listSessions(ctx context.Context, q querier, accountID string) ([]*gatehouse.Session, error) {
 	const query = `SELECT ` + sessionColumns + ` FROM sessions
 		WHERE account_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC`
 	rows, err := q.QueryContext(ctx, query, accountID)
@@ -161,63 +147,28 @@ func listSessions(ctx context.Context, q sessionQuerier, accountID string) ([]*g
 	return list, nil
 }
 
-// sessionScanner is a *sql.Row or *sql.Rows.
-type sessionScanner interface {
-	Scan(dest ...any) error
-}
-
-func scanSession(row sessionScanner) (*gatehouse.Session, error) {
+func scanSession(row rowScanner) (*gatehouse.Session, error) {
 	var (
-		s                        gatehouse.Session
-		amr                      string
-		created, active, expires string
-		revoked                  sql.NullString
+		s   gatehouse.Session
+		amr string
 	)
 	err := row.Scan(&s.ID, &s.AccountID, &s.UserAgent, &s.Device, &s.IP, &s.Location, &amr,
-		&created, &active, &expires, &revoked, &s.RevokeReason)
+		timeDest{&s.CreatedAt}, timeDest{&s.LastActiveAt}, timeDest{&s.ExpiresAt}, timeDest{&s.RevokedAt}, &s.RevokeReason)
 	if err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(amr), &s.AMR); err != nil {
 		return nil, fmt.Errorf("decode amr of session %s: %w", s.ID, err)
 	}
-	for _, f := range []struct {
-		dst *time.Time
-		src sql.NullString
-	}{
-		{&s.CreatedAt, sql.NullString{String: created, Valid: true}},
-		{&s.LastActiveAt, sql.NullString{String: active, Valid: true}},
-		{&s.ExpiresAt, sql.NullString{String: expires, Valid: true}},
-		{&s.RevokedAt, revoked},
-	} {
-		if *f.dst, err = sessionParseTime(f.src); err != nil {
-			return nil, fmt.Errorf("session %s: %w", s.ID, err)
-		}
-	}
 	return &s, nil
 }
 
-func scanRefreshToken(row sessionScanner) (*gatehouse.RefreshToken, error) {
-	var (
-		rt               gatehouse.RefreshToken
-		created, expires string
-		used             sql.NullString
-	)
-	err := row.Scan(&rt.Hash, &rt.SessionID, &rt.AccountID, &rt.Generation, &created, &expires, &used, &rt.ReplacedBy)
+func scanRefreshToken(row rowScanner) (*gatehouse.RefreshToken, error) {
+	var rt gatehouse.RefreshToken
+	err := row.Scan(&rt.Hash, &rt.SessionID, &rt.AccountID, &rt.Generation,
+		timeDest{&rt.CreatedAt}, timeDest{&rt.ExpiresAt}, timeDest{&rt.UsedAt}, &rt.ReplacedBy)
 	if err != nil {
 		return nil, err
-	}
-	for _, f := range []struct {
-		dst *time.Time
-		src sql.NullString
-	}{
-		{&rt.CreatedAt, sql.NullString{String: created, Valid: true}},
-		{&rt.ExpiresAt, sql.NullString{String: expires, Valid: true}},
-		{&rt.UsedAt, used},
-	} {
-		if *f.dst, err = sessionParseTime(f.src); err != nil {
-			return nil, fmt.Errorf("refresh token of session %s: %w", rt.SessionID, err)
-		}
 	}
 	return &rt, nil
 }
@@ -232,46 +183,4 @@ func sessionAMR(amr []string) (string, error) {
 		return "", fmt.Errorf("encode amr: %w", err)
 	}
 	return string(b), nil
-}
-
-// sessionAffected turns an update that matched no row into records.ErrNotFound.
-func sessionAffected(res sql.Result) error {
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("%w: no such row", records.ErrNotFound)
-	}
-	return nil
-}
-
-func sessionTime(t time.Time) string { return t.UTC().Format(sessionTimeLayout) }
-
-// sessionNullTime stores the zero time as NULL.
-func sessionNullTime(t time.Time) sql.NullString {
-	if t.IsZero() {
-		return sql.NullString{}
-	}
-	return sql.NullString{String: sessionTime(t), Valid: true}
-}
-
-// sessionNullBytes stores an empty slice as NULL.
-func sessionNullBytes(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
-// sessionParseTime reads a stored time; NULL is the zero time.
-func sessionParseTime(s sql.NullString) (time.Time, error) {
-	if !s.Valid {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(sessionTimeLayout, strings.TrimSpace(s.String))
-	if err != nil {
-		return time.Time{}, fmt.Errorf("parse stored time %q: %w", s.String, err)
-	}
-	return t.UTC(), nil
 }

@@ -254,9 +254,10 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx records.
 	return nil
 }
 
-// querier is what the meta queries need: the read pool or a transaction.
+// querier is what the record queries need: a pool or a transaction.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
