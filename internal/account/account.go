@@ -1,13 +1,18 @@
 // Package account owns the life of an account seen from its owner: email sign-up with a
-// verification link and code, sign-in with a password, token refresh and sign-out, the profile (read
-// through a cache in the ephemeral store) and deletion. It speaks to storage only through
-// records.Store and ephemeral.Store, and leaves hashing to internal/password, access tokens to
-// internal/token, sessions and refresh tokens to internal/session, the audit log to internal/audit and
-// email to internal/mail. The HTTP layer maps its *gatehouse.Error values to responses.
+// verification link and code, phone sign-up with a text-message code, sign-in with a password (by
+// email or phone number) or with a one-time code, token refresh and sign-out, the profile (read
+// through a cache in the ephemeral store), the change of phone number, and deletion. It speaks to
+// storage only through records.Store and ephemeral.Store, and leaves hashing to internal/password,
+// access tokens to internal/token, sessions and refresh tokens to internal/session, one-time codes
+// and their sending limits to internal/otp, phone number parsing to internal/phone, the audit log to
+// internal/audit, email to internal/mail and text messages to an SMSQueue (internal/sms). The HTTP
+// layer maps its *gatehouse.Error values to responses.
 //
-// Answers that could tell whether an account exists (sign-up of a taken email, sign-in with an
-// unknown identifier, resend of a verification) are the same for existing and unknown accounts, and
-// take about the same time: every sign-up hashes its password and every sign-in verifies one.
+// Answers that could tell whether an account exists (sign-up of a taken email or number, sign-in
+// with an unknown identifier, a code requested for an unknown identifier, resend of a verification)
+// are the same for existing and unknown accounts, and take about the same time: every sign-up hashes
+// its password, every sign-in verifies one, and every code request passes the same sending limits
+// and issues a code, which is sent only when there is someone to send it to.
 package account
 
 import (
@@ -26,6 +31,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/ephemeral"
+	"github.com/gatehouse/gatehouse/internal/otp"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/records"
 	"github.com/gatehouse/gatehouse/internal/session"
@@ -40,6 +46,8 @@ const (
 	DefaultResendCooldown        = 60 * time.Second
 	DefaultProfileCacheTTL       = 5 * time.Minute
 	DefaultRole                  = "user"
+	DefaultRecentAuthWindow      = 10 * time.Minute
+	DefaultAppName               = "Gatehouse"
 )
 
 // MinCodeKeyLen is the shortest accepted Options.CodeKey.
@@ -54,18 +62,20 @@ const (
 // Reasons of the *gatehouse.Error values the Service returns (the problem response's code). Password
 // policy failures carry the password package's reasons.
 const (
-	ReasonValidationFailed     = "validation_failed"      // EINVALID: malformed input, Field names it
-	ReasonInvalidToken         = "invalid_token"          // EINVALID: unknown or used verification link
-	ReasonTokenExpired         = "token_expired"          // EINVALID: verification link past its expiry
-	ReasonInvalidCode          = "invalid_code"           // EINVALID: wrong or unknown verification code
-	ReasonCodeExpired          = "code_expired"           // EINVALID: code expired, used or superseded
-	ReasonCodeAttemptsExceeded = "code_attempts_exceeded" // EINVALID: too many wrong codes
-	ReasonInvalidCredentials   = "invalid_credentials"    // EUNAUTHENTICATED: unknown account or wrong password
-	ReasonAccountDisabled      = "account_disabled"       // EFORBIDDEN
-	ReasonAccountLocked        = "account_locked"         // EFORBIDDEN
-	ReasonEmailNotVerified     = "email_not_verified"     // EFORBIDDEN: a new link can be requested
-	ReasonPhoneNotVerified     = "phone_not_verified"     // EFORBIDDEN
-	ReasonAccountInactive      = "account_inactive"       // EUNAUTHENTICATED: refresh of a disabled, locked or deleted account
+	ReasonValidationFailed     = "validation_failed"         // EINVALID: malformed input, Field names it
+	ReasonInvalidToken         = "invalid_token"             // EINVALID: unknown or used verification link
+	ReasonTokenExpired         = "token_expired"             // EINVALID: verification link past its expiry
+	ReasonInvalidCode          = "invalid_code"              // EINVALID: wrong or unknown verification code
+	ReasonCodeExpired          = "code_expired"              // EINVALID: code expired, used or superseded
+	ReasonCodeAttemptsExceeded = "code_attempts_exceeded"    // EINVALID: too many wrong codes
+	ReasonInvalidCredentials   = "invalid_credentials"       // EUNAUTHENTICATED: unknown account or wrong password
+	ReasonAccountDisabled      = "account_disabled"          // EFORBIDDEN
+	ReasonAccountLocked        = "account_locked"            // EFORBIDDEN
+	ReasonEmailNotVerified     = "email_not_verified"        // EFORBIDDEN: a new link can be requested
+	ReasonPhoneNotVerified     = "phone_not_verified"        // EFORBIDDEN
+	ReasonAccountInactive      = "account_inactive"          // EUNAUTHENTICATED: refresh of a disabled, locked or deleted account
+	ReasonPhoneTaken           = "phone_taken"               // ECONFLICT: after a proven code, the number has another account
+	ReasonReauthRequired       = "reauthentication_required" // EFORBIDDEN: the sign-in is older than RecentAuthWindow
 )
 
 // Reasons recorded in session.login_failed audit events besides the EFORBIDDEN reasons above. The
@@ -104,9 +114,14 @@ type Deps struct {
 	Tokens    *token.Tokens
 	Sessions  *session.Service
 	Audit     Auditor
-	Now       func() time.Time // default time.Now
-	Rand      io.Reader        // default crypto/rand.Reader
-	Logger    *slog.Logger     // default: discard
+	// OTP issues and checks one-time codes and enforces their sending limits; SMS queues text
+	// messages. Both are optional but go together: without them the phone sign-up, passwordless
+	// sign-in and phone change flows fail (sign-in with a phone number and a password still works).
+	OTP    *otp.Engine
+	SMS    SMSQueue
+	Now    func() time.Time // default time.Now
+	Rand   io.Reader        // default crypto/rand.Reader
+	Logger *slog.Logger     // default: discard
 }
 
 // Options are the Service's rules. Zero fields take the defaults above, except CodeKey and
@@ -132,6 +147,18 @@ type Options struct {
 	CodeKey []byte
 	// ProfileCacheTTL is how long a profile stays in the ephemeral store; default 5 min.
 	ProfileCacheTTL time.Duration
+	// DefaultRegion is the ISO 3166-1 alpha-2 country ("KW") that phone numbers written without
+	// their country code are read in; "" accepts only numbers with a country code.
+	DefaultRegion string
+	// NotifyExistingBySMS sends the owner of a number someone tries to sign up with a text message
+	// saying that the number already has an account (the sign-up answer is the same either way).
+	NotifyExistingBySMS bool
+	// RecentAuthWindow is how recent a sign-in must be for sensitive changes (the phone number);
+	// default 10 min.
+	RecentAuthWindow time.Duration
+	// AppName is the product's name as people know it, at the start of every text message; default
+	// "Gatehouse".
+	AppName string
 }
 
 // Service runs the account flows. It is safe for concurrent use.
@@ -143,6 +170,8 @@ type Service struct {
 	tokens   *token.Tokens
 	sessions *session.Service
 	audit    Auditor
+	otp      *otp.Engine
+	sms      SMSQueue
 	now      func() time.Time
 	rand     io.Reader
 	log      *slog.Logger
@@ -166,6 +195,8 @@ func NewService(deps Deps, opts Options) (*Service, error) {
 		return nil, errors.New("account: Deps.Sessions is required")
 	case deps.Audit == nil:
 		return nil, errors.New("account: Deps.Audit is required")
+	case (deps.OTP == nil) != (deps.SMS == nil):
+		return nil, errors.New("account: Deps.OTP and Deps.SMS go together: set both or neither")
 	}
 	if err := deps.Policy.Validate(); err != nil {
 		return nil, fmt.Errorf("account: Deps.Policy: %w", err)
@@ -185,6 +216,7 @@ func NewService(deps Deps, opts Options) (*Service, error) {
 		{"VerifyCodeTTL", opts.VerifyCodeTTL},
 		{"ResendCooldown", opts.ResendCooldown},
 		{"ProfileCacheTTL", opts.ProfileCacheTTL},
+		{"RecentAuthWindow", opts.RecentAuthWindow},
 	} {
 		if d.v < 0 {
 			return nil, fmt.Errorf("account: Options.%s must not be negative", d.name)
@@ -192,6 +224,14 @@ func NewService(deps Deps, opts Options) (*Service, error) {
 	}
 	if opts.VerifyCodeMaxAttempts < 0 {
 		return nil, errors.New("account: Options.VerifyCodeMaxAttempts must not be negative")
+	}
+	region, ok := normalizeRegion(opts.DefaultRegion)
+	if !ok {
+		return nil, fmt.Errorf("account: Options.DefaultRegion %q is not an ISO 3166-1 alpha-2 code", opts.DefaultRegion)
+	}
+	opts.DefaultRegion = region
+	if opts.AppName = strings.TrimSpace(opts.AppName); opts.AppName == "" {
+		opts.AppName = DefaultAppName
 	}
 	if opts.DefaultRoles == nil {
 		opts.DefaultRoles = []string{DefaultRole}
@@ -218,6 +258,9 @@ func NewService(deps Deps, opts Options) (*Service, error) {
 	if opts.ProfileCacheTTL == 0 {
 		opts.ProfileCacheTTL = DefaultProfileCacheTTL
 	}
+	if opts.RecentAuthWindow == 0 {
+		opts.RecentAuthWindow = DefaultRecentAuthWindow
+	}
 
 	s := &Service{
 		store:     deps.Store,
@@ -227,6 +270,8 @@ func NewService(deps Deps, opts Options) (*Service, error) {
 		tokens:    deps.Tokens,
 		sessions:  deps.Sessions,
 		audit:     deps.Audit,
+		otp:       deps.OTP,
+		sms:       deps.SMS,
 		now:       deps.Now,
 		rand:      deps.Rand,
 		log:       deps.Logger,

@@ -23,11 +23,13 @@ import (
 	"github.com/gatehouse/gatehouse/internal/jobs"
 	"github.com/gatehouse/gatehouse/internal/mail"
 	"github.com/gatehouse/gatehouse/internal/memory"
+	"github.com/gatehouse/gatehouse/internal/otp"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/postgres"
 	"github.com/gatehouse/gatehouse/internal/records"
 	"github.com/gatehouse/gatehouse/internal/redis"
 	"github.com/gatehouse/gatehouse/internal/session"
+	"github.com/gatehouse/gatehouse/internal/sms"
 	"github.com/gatehouse/gatehouse/internal/sqlite"
 	"github.com/gatehouse/gatehouse/internal/token"
 	"github.com/gatehouse/gatehouse/internal/token/tokentest"
@@ -190,8 +192,8 @@ func deletePrefix(t testing.TB, s *redis.Store) {
 	}
 }
 
-// env is one backend pair with every real collaborator of the Service over it: the mail worker
-// sending to a dev outbox, the audit recorder, sessions and access tokens.
+// env is one backend pair with every real collaborator of the Service over it: the mail and SMS
+// workers sending to a dev outbox, the audit recorder, sessions, access tokens and one-time codes.
 type env struct {
 	backend  string
 	fakeTime bool
@@ -203,6 +205,8 @@ type env struct {
 	hasher   *password.Hasher
 	sessions *session.Service
 	tokens   *token.Tokens
+	otp      *otp.Engine
+	texts    *textLog
 	svc      *account.Service
 }
 
@@ -237,6 +241,15 @@ func newEnv(t testing.TB, b backend, opts func(*account.Options)) *env {
 	if err := jobs.Handle(workers, worker.Work); err != nil {
 		t.Fatalf("jobs.Handle: %v", err)
 	}
+	sealer, err := sms.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatalf("sms.NewSealer: %v", err)
+	}
+	e.texts = &textLog{sealer: sealer}
+	smsWorker := sms.NewWorker(sms.WorkerDeps{Sender: sms.NewDevOutbox(e.outbox), Sealer: sealer, Now: c.Now})
+	if err := jobs.Handle(workers, smsWorker.Work); err != nil {
+		t.Fatalf("jobs.Handle: %v", err)
+	}
 	if err := e.store.Queue().Start(t.Context()); err != nil {
 		t.Fatalf("Queue.Start: %v", err)
 	}
@@ -259,6 +272,7 @@ func newEnv(t testing.TB, b backend, opts func(*account.Options)) *env {
 	if e.sessions, err = session.NewService(e.store, e.eph, session.Options{Audit: e.audit, Now: c.Now}); err != nil {
 		t.Fatalf("session.NewService: %v", err)
 	}
+	e.otp = e.newOTP(t, nil)
 	e.svc = e.service(t, opts)
 	return e
 }
@@ -266,7 +280,13 @@ func newEnv(t testing.TB, b backend, opts func(*account.Options)) *env {
 // service builds a Service over the env's collaborators with the tests' options, adjusted by opts.
 func (e *env) service(t testing.TB, opts func(*account.Options)) *account.Service {
 	t.Helper()
-	o := account.Options{PublicURL: publicURL, CodeKey: []byte("0123456789abcdef0123456789abcdef")}
+	return e.serviceWith(t, e.otp, opts)
+}
+
+// serviceWith builds a Service like service, over another OTP engine.
+func (e *env) serviceWith(t testing.TB, eng *otp.Engine, opts func(*account.Options)) *account.Service {
+	t.Helper()
+	o := account.Options{PublicURL: publicURL, CodeKey: []byte("0123456789abcdef0123456789abcdef"), DefaultRegion: "KW"}
 	if opts != nil {
 		opts(&o)
 	}
@@ -278,6 +298,8 @@ func (e *env) service(t testing.TB, opts func(*account.Options)) *account.Servic
 		Tokens:    e.tokens,
 		Sessions:  e.sessions,
 		Audit:     e.audit,
+		OTP:       eng,
+		SMS:       e.texts,
 		Now:       e.clock.Now,
 	}, o)
 	if err != nil {

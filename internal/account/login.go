@@ -23,7 +23,8 @@ const TokenType = "Bearer"
 const AMRPassword = "pwd"
 
 // LoginInput is a password sign-in. Identifier is an email address (it contains "@") or a phone
-// number in E.164 form.
+// number in any form phone.Parse reads (numbers without a country code are read in
+// Options.DefaultRegion).
 type LoginInput struct {
 	Identifier string
 	Password   password.Plain
@@ -173,24 +174,7 @@ func (s *Service) login(ctx context.Context, id, pw string, meta session.ClientM
 				return fmt.Errorf("store upgraded password hash: %w", err)
 			}
 		}
-		sess, refresh, err := s.sessions.Start(ctx, tx, cur.ID, meta)
-		if err != nil {
-			return fmt.Errorf("start session: %w", err)
-		}
-		if err := s.record(ctx, tx, gatehouse.AuditEvent{
-			Action:    audit.ActionSessionLogin,
-			Outcome:   audit.OutcomeSuccess,
-			ActorID:   cur.ID,
-			SubjectID: cur.ID,
-			SessionID: sess.ID,
-			IP:        meta.IP,
-			UserAgent: meta.UserAgent,
-			Data:      map[string]any{"amr": meta.AMR, "rehashed": newHash != ""},
-		}); err != nil {
-			return err
-		}
-		// Signed inside the transaction so that a failure leaves no session behind.
-		out, err = s.issue(cur, sess, refresh)
+		out, err = s.startSession(ctx, tx, cur, meta, map[string]any{"rehashed": newHash != ""})
 		return err
 	})
 	if err != nil {
@@ -200,6 +184,33 @@ func (s *Service) login(ctx context.Context, id, pw string, meta session.ClientM
 		s.invalidate(ctx, a.ID)
 	}
 	return out, nil
+}
+
+// startSession starts a session of a (meta.AMR says how the user signed in), records the sign-in
+// with data (and the AMR) in the audit log, and issues the tokens, all in tx.
+func (s *Service) startSession(ctx context.Context, tx records.Tx, a *gatehouse.Account, meta session.ClientMeta, data map[string]any) (*Tokens, error) {
+	sess, refresh, err := s.sessions.Start(ctx, tx, a.ID, meta)
+	if err != nil {
+		return nil, fmt.Errorf("start session: %w", err)
+	}
+	ev := map[string]any{"amr": meta.AMR}
+	for k, v := range data {
+		ev[k] = v
+	}
+	if err := s.record(ctx, tx, gatehouse.AuditEvent{
+		Action:    audit.ActionSessionLogin,
+		Outcome:   audit.OutcomeSuccess,
+		ActorID:   a.ID,
+		SubjectID: a.ID,
+		SessionID: sess.ID,
+		IP:        meta.IP,
+		UserAgent: meta.UserAgent,
+		Data:      ev,
+	}); err != nil {
+		return nil, err
+	}
+	// Signed inside the transaction so that a failure leaves no session behind.
+	return s.issue(a, sess, refresh)
 }
 
 // findAccount looks an identifier up; nil when no account answers to it.
@@ -215,7 +226,11 @@ func (s *Service) findAccount(ctx context.Context, id string, byEmail bool) (*ga
 		}
 		a, err = s.store.GetAccountByEmail(ctx, email)
 	} else {
-		a, err = s.store.GetAccountByPhone(ctx, id)
+		e164, ok := s.phoneLookupKey(id)
+		if !ok {
+			return nil, nil // no account can have it
+		}
+		a, err = s.store.GetAccountByPhone(ctx, e164)
 	}
 	if errors.Is(err, records.ErrNotFound) {
 		return nil, nil

@@ -25,6 +25,9 @@ const (
 	// TemplateRegisterExisting tells the owner of an address that someone tried to sign up with it.
 	// Data: SignInLink and ResetLink (the pages to sign in and to reset the password); optional Name.
 	TemplateRegisterExisting = "register_existing"
+	// TemplateLoginCode carries a one-time code for a passwordless sign-in. Data: Code (the 6-digit
+	// code) and CodeTTL (how long it stays valid, as a Go duration: "5m"); optional Name.
+	TemplateLoginCode = "login_code"
 )
 
 // DefaultLocale is the locale used when the requested one has no templates.
@@ -48,6 +51,7 @@ type templateSpec struct {
 var templateSpecs = map[string]templateSpec{
 	TemplateVerifyEmail:      {required: []string{"Link", "Code", "LinkTTL", "CodeTTL"}, optional: []string{"Name"}},
 	TemplateRegisterExisting: {required: []string{"SignInLink", "ResetLink"}, optional: []string{"Name"}},
+	TemplateLoginCode:        {required: []string{"Code", "CodeTTL"}, optional: []string{"Name"}},
 }
 
 // localeSpec is what the shared layout needs to know about a locale.

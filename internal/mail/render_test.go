@@ -28,6 +28,11 @@ var goldenData = map[string]map[string]string{
 		"SignInLink": "https://id.example.com/login",
 		"ResetLink":  "https://id.example.com/reset-password",
 	},
+	TemplateLoginCode: {
+		"Name":    "Layla",
+		"Code":    "042917",
+		"CodeTTL": "5m",
+	},
 }
 
 func TestRenderGolden(t *testing.T) {
