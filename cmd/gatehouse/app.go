@@ -32,6 +32,8 @@ type app struct {
 	db        recordsDB
 	ephemeral ephemeral.Store
 	workers   *jobs.Workers
+	// smsBudgetTrips counts the days the SMS budget ran out (the circuit breaker); set by buildAuth.
+	smsBudgetTrips func() uint64
 
 	closers []func() error // in reverse order of opening
 }

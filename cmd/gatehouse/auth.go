@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/account"
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/httpapi"
 	"github.com/gatehouse/gatehouse/internal/jobs"
 	"github.com/gatehouse/gatehouse/internal/mail"
+	"github.com/gatehouse/gatehouse/internal/otp"
 	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/records"
 	"github.com/gatehouse/gatehouse/internal/session"
+	"github.com/gatehouse/gatehouse/internal/sms"
 	"github.com/gatehouse/gatehouse/internal/token"
 )
 
@@ -30,18 +34,20 @@ func (a *app) buildAuth(ctx context.Context) (_ *httpapi.Auth, stop func(), err 
 		return nil, nil, err
 	}
 
-	// Email: the dev outbox in development without SMTP, else SMTP; sent by a durable job.
-	var sender mail.Sender
+	// The dev outbox holds email and SMS in development when no real provider is configured.
 	var outbox *mail.DevOutbox
+	if cfg.MailSender() == config.MailDevOutbox || cfg.SMSProvider() == config.SMSDevOutbox {
+		outbox = mail.NewDevOutbox(0, logger, time.Now)
+	}
+
+	// Email: SMTP, or the dev outbox; sent by a durable job.
+	var sender mail.Sender = outbox
 	if cfg.MailSender() == config.MailSMTP {
 		server, err := mail.ParseURL(cfg.SMTP.URL)
 		if err != nil {
 			return nil, nil, fmt.Errorf("GATEHOUSE_SMTP_URL: %w", err)
 		}
 		sender = mail.NewSMTPSender(server, mail.SMTPOptions{})
-	} else {
-		outbox = mail.NewDevOutbox(0, logger, time.Now)
-		sender = outbox
 	}
 	var limiter *mail.Limiter
 	if cfg.SMTP.RatePerSecond > 0 {
@@ -51,6 +57,24 @@ func (a *app) buildAuth(ctx context.Context) (_ *httpapi.Auth, stop func(), err 
 	if err := jobs.Handle(a.workers, worker.Work); err != nil {
 		return nil, nil, fmt.Errorf("register the email job: %w", err)
 	}
+
+	// SMS: a provider, or the dev outbox; sent by a durable job whose data (the codes) is sealed.
+	smsQueue, err := a.buildSMS(outbox, secrets)
+	if err != nil {
+		return nil, nil, err
+	}
+	codes, err := otp.NewEngine(a.ephemeral, otp.Options{
+		Key: secrets.otp, TTL: cfg.OTP.TTL, MaxAttempts: cfg.OTP.MaxAttempts, Logger: logger,
+		Limits: otp.Limits{
+			ResendCooldown: cfg.OTP.ResendCooldown, PerPhonePerHour: cfg.OTP.PerPhonePerHour,
+			PerIPPerHour: cfg.OTP.PerIPPerHour, GlobalDaily: cfg.SMS.DailyBudget,
+			AllowCountries: cfg.SMS.AllowCountries, DenyCountries: cfg.SMS.DenyCountries,
+		},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("one-time codes: %w", err)
+	}
+	a.smsBudgetTrips = codes.BudgetTrips
 
 	// Access tokens and their signing keys.
 	km, err := newKeyManager(cfg, a.db, secrets, logger)
@@ -114,8 +138,11 @@ func (a *app) buildAuth(ctx context.Context) (_ *httpapi.Auth, stop func(), err 
 	}
 	accounts, err := account.NewService(account.Deps{
 		Store: a.db, Ephemeral: a.ephemeral, Hasher: password.NewHasher(params), Policy: policy,
-		Tokens: tokens, Sessions: sessions, Audit: recorder, Logger: logger,
+		Tokens: tokens, Sessions: sessions, Audit: recorder, Logger: logger, OTP: codes, SMS: smsQueue,
 	}, account.Options{
+		DefaultRegion:        cfg.OTP.DefaultRegion,
+		NotifyExistingBySMS:  cfg.SMS.NotifyExisting,
+		AppName:              cfg.SMS.AppName,
 		PublicURL:            cfg.PublicURL,
 		DefaultRoles:         cfg.Account.DefaultRoles,
 		AllowUnverifiedLogin: cfg.Account.AllowUnverifiedLogin,
@@ -129,6 +156,44 @@ func (a *app) buildAuth(ctx context.Context) (_ *httpapi.Auth, stop func(), err 
 	return &httpapi.Auth{
 		Accounts: accounts, Sessions: sessions, Tokens: tokens, Keys: km, Revocations: revocations, Outbox: outbox,
 	}, stop, nil
+}
+
+// buildSMS builds the SMS sender the configuration names, registers the SMS job, and returns the
+// queue the account flows use. With no provider ("none"), queueing answers 503.
+func (a *app) buildSMS(outbox *mail.DevOutbox, secrets derivedKeys) (account.SMSQueue, error) {
+	cfg := a.cfg
+	var sender sms.Sender
+	switch cfg.SMSProvider() {
+	case config.SMSDevOutbox:
+		sender = sms.NewDevOutbox(outbox)
+	case config.SMSTwilio:
+		t, err := sms.NewTwilio(sms.TwilioOptions{BaseURL: cfg.SMS.TwilioBaseURL, AccountSID: cfg.SMS.TwilioAccountSID,
+			AuthToken: cfg.SMS.TwilioAuthToken, From: cfg.SMS.TwilioFrom})
+		if err != nil {
+			return nil, fmt.Errorf("SMS provider: %w", err)
+		}
+		sender = t
+	case config.SMSWebhook:
+		w, err := sms.NewWebhook(sms.WebhookOptions{URL: cfg.SMS.WebhookURL, Secret: cfg.SMS.WebhookSecret})
+		if err != nil {
+			return nil, fmt.Errorf("SMS provider: %w", err)
+		}
+		sender = w
+	default:
+		return account.SMSQueueFunc(func(context.Context, records.Tx, account.SMS) error {
+			return gatehouse.Errorf(gatehouse.EUNAVAILABLE, "Text messages are not configured on this server (GATEHOUSE_SMS_PROVIDER).")
+		}), nil
+	}
+	sealer, err := sms.NewSealer(secrets.smsJobs)
+	if err != nil {
+		return nil, fmt.Errorf("SMS job sealing: %w", err)
+	}
+	if err := jobs.Handle(a.workers, sms.NewWorker(sms.WorkerDeps{Sender: sender, Sealer: sealer, Logger: a.logger}).Work); err != nil {
+		return nil, fmt.Errorf("register the SMS job: %w", err)
+	}
+	return account.SMSQueueFunc(func(ctx context.Context, tx records.Tx, m account.SMS) error {
+		return sms.Queue(ctx, tx, sealer, sms.Outgoing(m))
+	}), nil
 }
 
 // refreshGrace maps the configured window to the session package's convention (negative: none).

@@ -145,6 +145,7 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 		}
 		select {
 		case err := <-s.done:
+			s.done <- err // for the cleanup
 			t.Fatalf("server exited before it was ready: %v\nlogs:\n%s", err, s.logs)
 		case <-time.After(5 * time.Millisecond):
 		}

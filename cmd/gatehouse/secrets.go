@@ -22,7 +22,9 @@ const secretKeyFile = "secret.key"
 // ever serves two purposes.
 type derivedKeys struct {
 	signingKeyEncryption []byte // encrypts token signing keys at rest
-	codes                []byte // HMAC key of one-time-code hashes
+	codes                []byte // HMAC key of email verification code hashes
+	otp                  []byte // HMAC key of one-time codes and of their limit keys
+	smsJobs              []byte // seals the template data (codes) of queued text messages
 }
 
 // loadSecrets decodes GATEHOUSE_SECRET_KEY, or in development reads (creating it on first start) the
@@ -50,6 +52,12 @@ func loadSecrets(cfg *config.Config) (derivedKeys, error) {
 		return derivedKeys{}, err
 	}
 	if k.codes, err = derive("one-time codes v1"); err != nil {
+		return derivedKeys{}, err
+	}
+	if k.otp, err = derive("otp engine v1"); err != nil {
+		return derivedKeys{}, err
+	}
+	if k.smsJobs, err = derive("sms job data v1"); err != nil {
 		return derivedKeys{}, err
 	}
 	return k, nil

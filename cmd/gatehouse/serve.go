@@ -68,6 +68,13 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) (err error
 	}
 	defer reporter.Flush(2 * time.Second)
 
+	registry := prometheus.NewRegistry()
+	if a.smsBudgetTrips != nil {
+		registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gatehouse_sms_budget_trips_total",
+			Help: "Times this node saw the daily SMS budget run out and stopped sending (the circuit breaker).",
+		}, func() float64 { return float64(a.smsBudgetTrips()) }))
+	}
 	srv := httpapi.New(httpapi.Deps{
 		Logger:     logger,
 		Config:     cfg,
@@ -77,7 +84,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer) (err error
 		Now:        time.Now,
 		Backends:   a.backends(),
 		Checks:     a.readinessChecks(),
-		Registry:   prometheus.NewRegistry(),
+		Registry:   registry,
 		PoolStats:  a.db.Stats,
 		QueueStats: queue.Stats,
 		Sentry:     reporter,

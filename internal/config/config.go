@@ -43,6 +43,8 @@ type Config struct {
 	Password Password
 	Account  Account
 	Cookies  Cookies
+	OTP      OTP
+	SMS      SMS
 
 	// sources records where Load found each key's value (keyed by the key's variable name); nil for
 	// a Config built by hand. It only improves messages and Describe.
@@ -233,4 +235,51 @@ type Account struct {
 // Cookies configures the cookie mode for browser clients.
 type Cookies struct {
 	Enabled bool // GATEHOUSE_COOKIES_ENABLED
+}
+
+// OTP configures one-time codes (phone sign-up, passwordless sign-in, phone change) and their
+// sending limits.
+type OTP struct {
+	DefaultRegion   string        // GATEHOUSE_OTP_DEFAULT_REGION: region of numbers written without a country code
+	TTL             time.Duration // GATEHOUSE_OTP_TTL
+	MaxAttempts     int           // GATEHOUSE_OTP_MAX_ATTEMPTS
+	ResendCooldown  time.Duration // GATEHOUSE_OTP_RESEND_COOLDOWN (grows with each resend)
+	PerPhonePerHour int           // GATEHOUSE_OTP_PER_DESTINATION_PER_HOUR
+	PerIPPerHour    int           // GATEHOUSE_OTP_PER_IP_PER_HOUR
+}
+
+// SMS configures text-message delivery.
+type SMS struct {
+	Provider         string   // GATEHOUSE_SMS_PROVIDER: dev-outbox | twilio | webhook | none
+	AppName          string   // GATEHOUSE_SMS_APP_NAME
+	DailyBudget      int      // GATEHOUSE_SMS_DAILY_BUDGET (0: unlimited)
+	AllowCountries   []string // GATEHOUSE_SMS_ALLOW_COUNTRIES
+	DenyCountries    []string // GATEHOUSE_SMS_DENY_COUNTRIES
+	NotifyExisting   bool     // GATEHOUSE_SMS_NOTIFY_EXISTING
+	TwilioBaseURL    string   // GATEHOUSE_SMS_TWILIO_BASE_URL
+	TwilioAccountSID string   // GATEHOUSE_SMS_TWILIO_ACCOUNT_SID
+	TwilioAuthToken  string   // GATEHOUSE_SMS_TWILIO_AUTH_TOKEN
+	TwilioFrom       string   // GATEHOUSE_SMS_TWILIO_FROM
+	WebhookURL       string   // GATEHOUSE_SMS_WEBHOOK_URL
+	WebhookSecret    string   // GATEHOUSE_SMS_WEBHOOK_SECRET
+}
+
+// SMS providers.
+const (
+	SMSDevOutbox = "dev-outbox"
+	SMSTwilio    = "twilio"
+	SMSWebhook   = "webhook"
+	SMSNone      = "none"
+)
+
+// SMSProvider is the SMS provider in effect: the configured one, or the dev outbox in development
+// and none in production when none is configured.
+func (c *Config) SMSProvider() string {
+	if c.SMS.Provider != "" {
+		return c.SMS.Provider
+	}
+	if c.Production() {
+		return SMSNone
+	}
+	return SMSDevOutbox
 }

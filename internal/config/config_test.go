@@ -95,6 +95,8 @@ func TestZeroConfiguration(t *testing.T) {
 		},
 		Account: Account{DefaultRoles: []string{"user"}, VerifyResendCooldown: time.Minute},
 		Cookies: Cookies{Enabled: true},
+		OTP:     OTP{TTL: 5 * time.Minute, MaxAttempts: 5, ResendCooldown: time.Minute, PerPhonePerHour: 3, PerIPPerHour: 10},
+		SMS:     SMS{AppName: "Gatehouse", DailyBudget: 10000, TwilioBaseURL: "https://api.twilio.com"},
 	}
 	got := *c
 	got.sources, got.warnings = nil, nil
@@ -217,6 +219,24 @@ func TestParse(t *testing.T) {
 		{"GATEHOUSE_ACCOUNT_ALLOW_UNVERIFIED_LOGIN", "true", true, func(c *Config) any { return c.Account.AllowUnverifiedLogin }},
 		{"GATEHOUSE_ACCOUNT_VERIFY_RESEND_COOLDOWN", "2m", 2 * time.Minute, func(c *Config) any { return c.Account.VerifyResendCooldown }},
 		{"GATEHOUSE_COOKIES_ENABLED", "false", false, func(c *Config) any { return c.Cookies.Enabled }},
+		{"GATEHOUSE_OTP_DEFAULT_REGION", "kw", "KW", func(c *Config) any { return c.OTP.DefaultRegion }},
+		{"GATEHOUSE_OTP_TTL", "10m", 10 * time.Minute, func(c *Config) any { return c.OTP.TTL }},
+		{"GATEHOUSE_OTP_MAX_ATTEMPTS", "3", 3, func(c *Config) any { return c.OTP.MaxAttempts }},
+		{"GATEHOUSE_OTP_RESEND_COOLDOWN", "30s", 30 * time.Second, func(c *Config) any { return c.OTP.ResendCooldown }},
+		{"GATEHOUSE_OTP_PER_DESTINATION_PER_HOUR", "5", 5, func(c *Config) any { return c.OTP.PerPhonePerHour }},
+		{"GATEHOUSE_OTP_PER_IP_PER_HOUR", "50", 50, func(c *Config) any { return c.OTP.PerIPPerHour }},
+		{"GATEHOUSE_SMS_PROVIDER", "Webhook", "webhook", func(c *Config) any { return c.SMS.Provider }},
+		{"GATEHOUSE_SMS_APP_NAME", "Shop", "Shop", func(c *Config) any { return c.SMS.AppName }},
+		{"GATEHOUSE_SMS_DAILY_BUDGET", "500", 500, func(c *Config) any { return c.SMS.DailyBudget }},
+		{"GATEHOUSE_SMS_ALLOW_COUNTRIES", "kw, sa,AE", []string{"KW", "SA", "AE"}, func(c *Config) any { return c.SMS.AllowCountries }},
+		{"GATEHOUSE_SMS_DENY_COUNTRIES", "XK", []string{"XK"}, func(c *Config) any { return c.SMS.DenyCountries }},
+		{"GATEHOUSE_SMS_NOTIFY_EXISTING", "true", true, func(c *Config) any { return c.SMS.NotifyExisting }},
+		{"GATEHOUSE_SMS_TWILIO_BASE_URL", "http://127.0.0.1:9999", "http://127.0.0.1:9999", func(c *Config) any { return c.SMS.TwilioBaseURL }},
+		{"GATEHOUSE_SMS_TWILIO_ACCOUNT_SID", "AC123", "AC123", func(c *Config) any { return c.SMS.TwilioAccountSID }},
+		{"GATEHOUSE_SMS_TWILIO_AUTH_TOKEN", "tok-123", "tok-123", func(c *Config) any { return c.SMS.TwilioAuthToken }},
+		{"GATEHOUSE_SMS_TWILIO_FROM", "+15550001111", "+15550001111", func(c *Config) any { return c.SMS.TwilioFrom }},
+		{"GATEHOUSE_SMS_WEBHOOK_URL", "https://sms.example.com/send", "https://sms.example.com/send", func(c *Config) any { return c.SMS.WebhookURL }},
+		{"GATEHOUSE_SMS_WEBHOOK_SECRET", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=", func(c *Config) any { return c.SMS.WebhookSecret }},
 	}
 	tested := map[string]bool{}
 	for _, tt := range tests {
@@ -227,6 +247,9 @@ func TestParse(t *testing.T) {
 			case "GATEHOUSE_ENV":
 				e["GATEHOUSE_SMTP_URL"] = "smtp://mail:25"
 				e["GATEHOUSE_SECRET_KEY"] = testSecretKey
+			case "GATEHOUSE_SMS_PROVIDER":
+				e["GATEHOUSE_SMS_WEBHOOK_URL"] = "https://sms.example.com/send"
+				e["GATEHOUSE_SMS_WEBHOOK_SECRET"] = "a-secret-of-enough-length"
 			case "GATEHOUSE_HTTP_TLS_CERT_FILE":
 				e["GATEHOUSE_HTTP_TLS_KEY_FILE"] = "key.pem"
 			case "GATEHOUSE_HTTP_TLS_KEY_FILE":
@@ -427,6 +450,10 @@ func TestProduction(t *testing.T) {
 		{"no secret key", env{"GATEHOUSE_SECRET_KEY": ""}, "GATEHOUSE_SECRET_KEY: required in production (generate one with `openssl rand -base64 32`)"},
 		{"short secret key", env{"GATEHOUSE_SECRET_KEY": "c2hvcnQ="}, "GATEHOUSE_SECRET_KEY: decodes to 5 bytes; at least 32 are needed"},
 		{"secret key not base64", env{"GATEHOUSE_SECRET_KEY": "not base64 at all!"}, "GATEHOUSE_SECRET_KEY: is not base64"},
+		{"dev outbox for SMS", env{"GATEHOUSE_SMS_PROVIDER": "dev-outbox"}, "GATEHOUSE_SMS_PROVIDER: the dev outbox is for development only"},
+		{"twilio without its settings", env{"GATEHOUSE_SMS_PROVIDER": "twilio", "GATEHOUSE_SMS_TWILIO_ACCOUNT_SID": "AC1", "GATEHOUSE_SMS_TWILIO_FROM": "+15550001111"},
+			"GATEHOUSE_SMS_TWILIO_AUTH_TOKEN: required with GATEHOUSE_SMS_PROVIDER=twilio"},
+		{"bad country", env{"GATEHOUSE_SMS_DENY_COUNTRIES": "KWT"}, `GATEHOUSE_SMS_DENY_COUNTRIES: "KWT" is not a two-letter country code`},
 		{"loopback", env{"GATEHOUSE_PUBLIC_URL": "http://127.0.0.1:8080"}, ""},
 		{"dot localhost", env{"GATEHOUSE_PUBLIC_URL": "http://auth.localhost"}, ""},
 	}

@@ -37,6 +37,8 @@ var sectionTitles = map[string]string{
 	"password": "Passwords",
 	"account":  "Accounts",
 	"cookies":  "Browser cookies",
+	"otp":      "One-time codes",
+	"sms":      "Text messages (SMS)",
 }
 
 // reference renders the key table as the Markdown that docs/configuration.md embeds.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -148,6 +149,22 @@ func originsVar(f func(*Config) *[]string) binding {
 			return nil
 		},
 		get: func(c *Config) string { return strings.Join(*f(c), ",") },
+	}
+}
+
+func upperVar(f func(*Config) *string) binding {
+	return binding{
+		set: func(c *Config, v string) error { *f(c) = strings.ToUpper(v); return nil },
+		get: func(c *Config) string { return *f(c) },
+	}
+}
+
+// countriesVar is a comma-separated list of country codes, upper-cased.
+func countriesVar(f func(*Config) *[]string) binding {
+	w := wordsVar(f)
+	return binding{
+		set: func(c *Config, v string) error { return w.set(c, strings.ToUpper(v)) },
+		get: w.get,
 	}
 }
 
@@ -652,6 +669,119 @@ var keyTable = []key{
 		doc:     "Offer the cookie mode to browser clients (tokens in `__Host-` HttpOnly cookies, CSRF-protected).",
 		accepts: "true or false",
 	}.with(boolVar(func(c *Config) *bool { return &c.Cookies.Enabled })),
+	// One-time codes.
+	key{
+		env: "GATEHOUSE_OTP_DEFAULT_REGION", file: "otp.default_region", def: "",
+		defDoc:  "empty: numbers must start with + and their country code",
+		doc:     "Country assumed for phone numbers written without a country code (`5000 0000` in Kuwait with `KW`).",
+		accepts: "ISO 3166-1 alpha-2 code (`KW`, `US`) or empty",
+		check:   func(c *Config) error { return checkCountry(c.OTP.DefaultRegion) },
+	}.with(upperVar(func(c *Config) *string { return &c.OTP.DefaultRegion })),
+	key{
+		env: "GATEHOUSE_OTP_TTL", file: "otp.ttl", def: "5m",
+		doc: "Lifetime of a one-time code.", accepts: "duration from 1m to 30m",
+		check: func(c *Config) error { return checkDurationBetween(c.OTP.TTL, time.Minute, 30*time.Minute) },
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.OTP.TTL }, "5m")),
+	key{
+		env: "GATEHOUSE_OTP_MAX_ATTEMPTS", file: "otp.max_attempts", def: "5",
+		doc: "Wrong entries of a code before it is burned (the right code then fails too).", accepts: "whole number, 1 to 10",
+		check: func(c *Config) error { return checkRange(c.OTP.MaxAttempts, 1, 10) },
+	}.with(intVar(func(c *Config) *int { return &c.OTP.MaxAttempts })),
+	key{
+		env: "GATEHOUSE_OTP_RESEND_COOLDOWN", file: "otp.resend_cooldown", def: "60s",
+		doc: "Least time before a new code may be sent to the same destination; it doubles with each resend, up to an hour.", accepts: "duration from 10s to 1h",
+		check: func(c *Config) error { return checkDurationBetween(c.OTP.ResendCooldown, 10*time.Second, time.Hour) },
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.OTP.ResendCooldown }, "60s")),
+	key{
+		env: "GATEHOUSE_OTP_PER_DESTINATION_PER_HOUR", file: "otp.per_destination_per_hour", def: "3",
+		doc: "Codes sent to one phone number (or address) per hour, all purposes together.", accepts: "whole number, 1 to 100",
+		check: func(c *Config) error { return checkRange(c.OTP.PerPhonePerHour, 1, 100) },
+	}.with(intVar(func(c *Config) *int { return &c.OTP.PerPhonePerHour })),
+	key{
+		env: "GATEHOUSE_OTP_PER_IP_PER_HOUR", file: "otp.per_ip_per_hour", def: "10",
+		doc: "Codes requested from one client IP (IPv6: one /64) per hour.", accepts: "whole number, 1 to 100000",
+		check: func(c *Config) error { return checkRange(c.OTP.PerIPPerHour, 1, 100000) },
+	}.with(intVar(func(c *Config) *int { return &c.OTP.PerIPPerHour })),
+
+	// SMS.
+	key{
+		env: "GATEHOUSE_SMS_PROVIDER", file: "sms.provider", def: "",
+		defDoc:  "empty: `dev-outbox` in development, `none` in production",
+		doc:     "Where text messages go. `dev-outbox` keeps them in memory (development only); `none` turns SMS off (phone codes then answer 503).",
+		accepts: "`dev-outbox`, `twilio`, `webhook`, `none`",
+		check: func(c *Config) error {
+			if c.SMS.Provider == "" {
+				return nil
+			}
+			if err := checkOneOf(c.SMS.Provider, SMSDevOutbox, SMSTwilio, SMSWebhook, SMSNone); err != nil {
+				return err
+			}
+			if c.Production() && c.SMS.Provider == SMSDevOutbox {
+				return errors.New("the dev outbox is for development only")
+			}
+			return nil
+		},
+	}.with(lowerVar(func(c *Config) *string { return &c.SMS.Provider })),
+	key{
+		env: "GATEHOUSE_SMS_APP_NAME", file: "sms.app_name", def: "Gatehouse",
+		doc: "The product name that starts every text message (keep it short: one SMS segment).", accepts: "text, at most 20 characters",
+		check: func(c *Config) error {
+			if n := len([]rune(c.SMS.AppName)); n == 0 || n > 20 {
+				return fmt.Errorf("has %d characters; 1 to 20 are accepted", n)
+			}
+			return nil
+		},
+	}.with(stringVar(func(c *Config) *string { return &c.SMS.AppName })),
+	key{
+		env: "GATEHOUSE_SMS_DAILY_BUDGET", file: "sms.daily_budget", def: "10000",
+		doc: "Most text messages sent per UTC day by all nodes together; when spent, sending stops (a circuit breaker: error log and the `gatehouse_sms_budget_trips_total` metric) until the next day. 0: unlimited.", accepts: "whole number, 0 to 100000000",
+		check: func(c *Config) error { return checkRange(c.SMS.DailyBudget, 0, 100_000_000) },
+	}.with(intVar(func(c *Config) *int { return &c.SMS.DailyBudget })),
+	key{
+		env: "GATEHOUSE_SMS_ALLOW_COUNTRIES", file: "sms.allow_countries", def: "", list: true,
+		doc: "When set, codes are sent only to numbers of these countries (protection against SMS pumping).", accepts: "comma-separated ISO 3166-1 alpha-2 codes",
+		check: func(c *Config) error { return checkCountries(c.SMS.AllowCountries) },
+	}.with(countriesVar(func(c *Config) *[]string { return &c.SMS.AllowCountries })),
+	key{
+		env: "GATEHOUSE_SMS_DENY_COUNTRIES", file: "sms.deny_countries", def: "", list: true,
+		doc: "Codes are never sent to numbers of these countries.", accepts: "comma-separated ISO 3166-1 alpha-2 codes",
+		check: func(c *Config) error { return checkCountries(c.SMS.DenyCountries) },
+	}.with(countriesVar(func(c *Config) *[]string { return &c.SMS.DenyCountries })),
+	key{
+		env: "GATEHOUSE_SMS_NOTIFY_EXISTING", file: "sms.notify_existing", def: "false",
+		doc: "When a number that already has an account starts a sign-up, text it that it already has one (the API answers the same either way).", accepts: "true or false",
+	}.with(boolVar(func(c *Config) *bool { return &c.SMS.NotifyExisting })),
+	key{
+		env: "GATEHOUSE_SMS_TWILIO_BASE_URL", file: "sms.twilio_base_url", def: "https://api.twilio.com",
+		doc: "Root of the Twilio-compatible API.", accepts: "http(s) URL",
+	}.with(stringVar(func(c *Config) *string { return &c.SMS.TwilioBaseURL })),
+	key{
+		env: "GATEHOUSE_SMS_TWILIO_ACCOUNT_SID", file: "sms.twilio_account_sid", def: "",
+		doc: "Twilio account SID (required with the twilio provider).", accepts: "text",
+		check: func(c *Config) error { return requiredFor(c, SMSTwilio, c.SMS.TwilioAccountSID) },
+	}.with(stringVar(func(c *Config) *string { return &c.SMS.TwilioAccountSID })),
+	key{
+		env: "GATEHOUSE_SMS_TWILIO_AUTH_TOKEN", file: "sms.twilio_auth_token", def: "",
+		doc: "Twilio auth token (required with the twilio provider).", accepts: "text",
+		secret: true, redact: redactToken,
+		check: func(c *Config) error { return requiredFor(c, SMSTwilio, c.SMS.TwilioAuthToken) },
+	}.with(stringVar(func(c *Config) *string { return &c.SMS.TwilioAuthToken })),
+	key{
+		env: "GATEHOUSE_SMS_TWILIO_FROM", file: "sms.twilio_from", def: "",
+		doc: "Sending number (E.164) or alphanumeric sender id (required with the twilio provider).", accepts: "text",
+		check: func(c *Config) error { return requiredFor(c, SMSTwilio, c.SMS.TwilioFrom) },
+	}.with(stringVar(func(c *Config) *string { return &c.SMS.TwilioFrom })),
+	key{
+		env: "GATEHOUSE_SMS_WEBHOOK_URL", file: "sms.webhook_url", def: "",
+		doc: "Gateway that receives each message as a signed JSON POST (Standard Webhooks headers); required with the webhook provider.", accepts: "http(s) URL",
+		check: func(c *Config) error { return requiredFor(c, SMSWebhook, c.SMS.WebhookURL) },
+	}.with(stringVar(func(c *Config) *string { return &c.SMS.WebhookURL })),
+	key{
+		env: "GATEHOUSE_SMS_WEBHOOK_SECRET", file: "sms.webhook_secret", def: "",
+		doc: "Signing secret of the webhook provider (`whsec_…` or at least 16 bytes of text).", accepts: "text",
+		secret: true, redact: redactToken,
+		check: func(c *Config) error { return requiredFor(c, SMSWebhook, c.SMS.WebhookSecret) },
+	}.with(stringVar(func(c *Config) *string { return &c.SMS.WebhookSecret })),
 }
 
 // keyByEnv finds a key by its variable name.

@@ -300,3 +300,31 @@ func DecodeSecretKey(v string) ([]byte, error) {
 	}
 	return nil, errors.New("is not base64")
 }
+
+// checkCountry accepts an ISO 3166-1 alpha-2 code (shape only) or empty.
+func checkCountry(v string) error {
+	if v == "" {
+		return nil
+	}
+	if len(v) != 2 || v[0] < 'A' || v[0] > 'Z' || v[1] < 'A' || v[1] > 'Z' {
+		return fmt.Errorf("%q is not a two-letter country code", v)
+	}
+	return nil
+}
+
+func checkCountries(list []string) error {
+	for _, v := range list {
+		if err := checkCountry(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requiredFor: a setting the chosen SMS provider needs.
+func requiredFor(c *Config, provider, v string) error {
+	if c.SMSProvider() == provider && v == "" {
+		return fmt.Errorf("required with GATEHOUSE_SMS_PROVIDER=%s", provider)
+	}
+	return nil
+}

@@ -36,6 +36,9 @@ type principal struct {
 	SessionID string
 	Roles     []string
 	ViaCookie bool
+	// AuthTime is when the user last signed in (the access token's auth_time); zero when the token
+	// does not say, which changes that need a recent sign-in take as not recent.
+	AuthTime time.Time
 }
 
 // clientMeta describes the caller of r for sessions and the audit log.
@@ -93,6 +96,7 @@ func (s *Server) authed(fn func(w http.ResponseWriter, r *http.Request, p *princ
 		SetAccountID(r.Context(), claims.Subject)
 		return fn(w, withAudit(r), &principal{
 			AccountID: claims.Subject, SessionID: claims.SessionID, Roles: claims.Roles, ViaCookie: viaCookie,
+			AuthTime: claims.AuthTime,
 		})
 	})
 }

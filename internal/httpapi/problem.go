@@ -6,11 +6,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/ephemeral"
+	"github.com/gatehouse/gatehouse/internal/otp"
+	"github.com/gatehouse/gatehouse/internal/phone"
 	"github.com/gatehouse/gatehouse/internal/records"
 	"github.com/gatehouse/gatehouse/internal/requestid"
 )
@@ -61,7 +64,7 @@ func statusFor(code, reason string) int {
 		return http.StatusUnprocessableEntity
 	}
 	switch reason {
-	case ReasonValidationFailed:
+	case ReasonValidationFailed, phone.Reason:
 		return http.StatusUnprocessableEntity
 	case ReasonUnsupportedMediaType:
 		return http.StatusUnsupportedMediaType
@@ -88,6 +91,48 @@ func statusFor(code, reason string) int {
 	}
 }
 
+// The headers of a refusal by a rate limit: Retry-After (RFC 9110) and the IETF RateLimit header
+// fields (draft-ietf-httpapi-ratelimit-headers).
+const (
+	headerRetryAfter      = "Retry-After"
+	headerRateLimitPolicy = "RateLimit-Policy"
+	headerRateLimit       = "RateLimit"
+)
+
+// otpUnavailableRetryAfter is the Retry-After of a 503 otp_unavailable (the ephemeral store that
+// holds the codes and counters is down): long enough not to hammer it, short enough for a blip.
+const otpUnavailableRetryAfter = 5 * time.Second
+
+// rateLimitError is an error that carries the headers of a refusal by a limit: the OTP engine's
+// *otp.LimitError (cooldown, quotas, SMS budget).
+type rateLimitError interface {
+	RetryAfterSeconds() int
+	RateLimitPolicyField() string
+	RateLimitField() string
+}
+
+// setRetryHeaders sets the headers that tell a refused client when to come back: from a limit error
+// in err's tree, Retry-After and, when it names a quota, RateLimit-Policy and RateLimit; for a 503
+// otp_unavailable, a short Retry-After. It reports whether err is a limit's refusal (an expected
+// answer, not a fault, even when it is a 503).
+func setRetryHeaders(h http.Header, err error, reason string) (limited bool) {
+	var rl rateLimitError
+	if errors.As(err, &rl) {
+		h.Set(headerRetryAfter, strconv.Itoa(max(rl.RetryAfterSeconds(), 1)))
+		if v := rl.RateLimitPolicyField(); v != "" {
+			h.Set(headerRateLimitPolicy, v)
+		}
+		if v := rl.RateLimitField(); v != "" {
+			h.Set(headerRateLimit, v)
+		}
+		return true
+	}
+	if reason == otp.ReasonUnavailable {
+		h.Set(headerRetryAfter, strconv.Itoa(int(otpUnavailableRetryAfter/time.Second)))
+	}
+	return false
+}
+
 // statusClientClosedRequest is what the access log and metrics record when the client went away
 // before an answer was ready (the status nginx made common; the client never sees it).
 const statusClientClosedRequest = 499
@@ -96,7 +141,9 @@ const statusClientClosedRequest = 499
 // gatehouse.Error code (statusFor); the problem's code is the error's Reason when set, else its
 // Code; the detail is the error's client-safe Message, except for internal errors, which get a
 // generic text. Every *gatehouse.Error in err's tree (errors.Join) that names a Field becomes an
-// entry of `errors`. A 5xx is logged with its cause, once, here, and sent to Sentry.
+// entry of `errors`. A refusal by a limit (the OTP engine's *otp.LimitError) also gets Retry-After
+// and the RateLimit headers (setRetryHeaders). A 5xx is logged with its cause, once, here, and sent
+// to Sentry, unless it is a limit's refusal (the spent SMS budget).
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if err == nil {
 		err = errors.New("writeError called with a nil error")
@@ -136,8 +183,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if p.Status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 	}
+	// A limit's refusal is policy at work, not a fault: even its 503 (the SMS budget is spent, which
+	// the OTP engine logs and counts once when it trips) is neither an error log line nor a report.
+	limited := setRetryHeaders(w.Header(), err, reason)
+	if limited && p.Status >= 500 {
+		markExpected5xx(r.Context())
+	}
 
-	if p.Status >= 500 {
+	if p.Status >= 500 && !limited {
 		s.logger.LogAttrs(r.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", requestid.FromContext(r.Context())),
 			slog.String("method", r.Method),

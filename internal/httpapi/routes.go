@@ -12,9 +12,13 @@ func (s *Server) addRoutes() {
 
 	// Public authentication.
 	s.handle("POST /api/v1/auth/register", s.handleRegister())
+	s.handle("POST /api/v1/auth/register/phone/start", s.handleRegisterPhoneStart())
+	s.handle("POST /api/v1/auth/register/phone/complete", s.handleRegisterPhoneComplete())
 	s.handle("POST /api/v1/auth/email/verify", s.handleVerifyEmail())
 	s.handle("POST /api/v1/auth/email/verify/resend", s.handleResendVerification())
 	s.handle("POST /api/v1/auth/login", s.handleLogin())
+	s.handle("POST /api/v1/auth/login/otp/start", s.handleLoginCodeStart())
+	s.handle("POST /api/v1/auth/login/otp/complete", s.handleLoginCodeComplete())
 	s.handle("POST /api/v1/auth/token/refresh", s.handleRefresh())
 	s.handle("POST /api/v1/auth/logout", s.handleLogout())
 	s.handle("GET /.well-known/jwks.json", s.handleJWKS())
@@ -24,6 +28,8 @@ func (s *Server) addRoutes() {
 	s.handle("GET /api/v1/account", s.handleGetAccount())
 	s.handle("PATCH /api/v1/account", s.handlePatchAccount())
 	s.handle("DELETE /api/v1/account", s.handleDeleteAccount())
+	s.handle("POST /api/v1/account/phone/start", s.handlePhoneChangeStart())
+	s.handle("POST /api/v1/account/phone/complete", s.handlePhoneChangeComplete())
 	s.handle("GET /api/v1/account/sessions", s.handleListSessions())
 	s.handle("DELETE /api/v1/account/sessions", s.handleRevokeSessions())
 	s.handle("DELETE /api/v1/account/sessions/{id}", s.handleRevokeSession())
