@@ -153,8 +153,13 @@ func (a *app) buildAuth(ctx context.Context) (_ *httpapi.Auth, stop func(), err 
 		stop()
 		return nil, nil, fmt.Errorf("accounts: %w", err)
 	}
+	// GET /api/v1/dev/outbox exists only while no real provider is configured at all (API.md).
+	served := outbox
+	if cfg.MailSender() != config.MailDevOutbox || (cfg.SMSProvider() != config.SMSDevOutbox && cfg.SMSProvider() != config.SMSNone) {
+		served = nil
+	}
 	return &httpapi.Auth{
-		Accounts: accounts, Sessions: sessions, Tokens: tokens, Keys: km, Revocations: revocations, Outbox: outbox,
+		Accounts: accounts, Sessions: sessions, Tokens: tokens, Keys: km, Revocations: revocations, Outbox: served,
 	}, stop, nil
 }
 
