@@ -98,9 +98,10 @@ func Static(method, path string, wantStatus int) func(context.Context, Env) (Req
 	}
 }
 
-// Builtin returns the workload table, a fresh copy on each call.
+// Builtin returns the workload table, a fresh copy on each call: the operations endpoints here, and
+// the accounts and tokens workloads of auth.go.
 func Builtin() []Workload {
-	return []Workload{
+	return append([]Workload{
 		{
 			Name:        "health",
 			Description: "GET /health (liveness): the cost of the HTTP stack and middleware alone",
@@ -121,7 +122,7 @@ func Builtin() []Workload {
 			Description: "GET /api/v1/status: version, uptime and backends",
 			Setup:       Static(http.MethodGet, "/api/v1/status", http.StatusOK),
 		},
-	}
+	}, authWorkloads()...)
 }
 
 // Find returns the workload with the given name, or an error listing the names there are.

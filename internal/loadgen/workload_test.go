@@ -62,20 +62,26 @@ func TestJSONRequest(t *testing.T) {
 	}
 }
 
+// TestBuiltinWorkloads checks the first request of every workload. The set-up of the auth workloads
+// runs against fakeAuth (auth_test.go).
 func TestBuiltinWorkloads(t *testing.T) {
-	base, _ := url.Parse("http://127.0.0.1:1")
 	want := map[string]struct {
-		path   string
-		status int
+		method, path string
+		status       int
 	}{
-		"health":   {"/health", 200},
-		"ready":    {"/health/ready", 200},
-		"notfound": {"/api/v1/nope", 404},
-		"status":   {"/api/v1/status", 200},
+		"health":   {http.MethodGet, "/health", 200},
+		"ready":    {http.MethodGet, "/health/ready", 200},
+		"notfound": {http.MethodGet, "/api/v1/nope", 404},
+		"status":   {http.MethodGet, "/api/v1/status", 200},
+		"signup":   {http.MethodPost, "/api/v1/auth/register", 202},
+		"signin":   {http.MethodPost, "/api/v1/auth/login", 200},
+		"refresh":  {http.MethodPost, "/api/v1/auth/token/refresh", 200},
+		"account":  {http.MethodGet, "/api/v1/account", 200},
 	}
 	ws := Builtin()
-	if got := strings.Join(Names(ws), ","); got != "health,notfound,ready,status" {
-		t.Errorf("names = %s", got)
+	const names = "account,health,notfound,ready,refresh,signin,signup,status"
+	if got := strings.Join(Names(ws), ","); got != names {
+		t.Errorf("names = %s, want %s", got, names)
 	}
 	for name, w := range want {
 		t.Run(name, func(t *testing.T) {
@@ -86,26 +92,29 @@ func TestBuiltinWorkloads(t *testing.T) {
 			if wl.Description == "" {
 				t.Error("no description")
 			}
-			next, err := wl.Setup(context.Background(), Env{BaseURL: base, Workers: 1})
+			next, err := wl.Setup(context.Background(), testEnv(t, newFakeAuth(), 2))
 			if err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			call, err := next(ctx, 0, 0)
+			call, err := next(ctx, 1, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			req, status := call.Request, call.Want
-			if req.Method != http.MethodGet || req.URL.Path != w.path || status != w.status {
-				t.Errorf("request %s %s expecting %d; want GET %s expecting %d", req.Method, req.URL.Path, status, w.path, w.status)
+			if req.Method != w.method || req.URL.Path != w.path || status != w.status {
+				t.Errorf("request %s %s expecting %d; want %s %s expecting %d", req.Method, req.URL.Path, status, w.method, w.path, w.status)
+			}
+			if req.Method == http.MethodPost && req.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("content type %q", req.Header.Get("Content-Type"))
 			}
 			if req.Context() != ctx {
 				t.Error("the request is not bound to the run's context")
 			}
 		})
 	}
-	if _, err := Find(ws, "nope"); err == nil || !strings.Contains(err.Error(), "health, notfound, ready, status") {
+	if _, err := Find(ws, "nope"); err == nil || !strings.Contains(err.Error(), "account, health, notfound") {
 		t.Errorf("Find(nope) = %v, want an error listing the workloads", err)
 	}
 }
