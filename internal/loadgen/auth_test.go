@@ -36,6 +36,9 @@ type fakeAuth struct {
 	refreshes   int               // successful rotations
 	reused      int               // refreshes presenting a rotated token
 	badRequests []string          // why requests were refused as malformed
+	phones      map[string]bool   // numbers sent a phone sign-up code (otp_test.go)
+	phoneStarts int               // phone sign-up requests, repeats included
+	phoneRepeat int               // phone sign-up requests for a number already sent a code
 	seq         int
 }
 
@@ -43,6 +46,7 @@ func newFakeAuth() *fakeAuth {
 	return &fakeAuth{
 		passwords: map[string]string{}, refresh: map[string]string{}, rotated: map[string]bool{},
 		access: map[string]string{}, accessSeen: map[string]bool{}, signedIn: map[string]int{},
+		phones: map[string]bool{},
 	}
 }
 
@@ -67,6 +71,11 @@ func (f *fakeAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case "GET " + pathAccount:
 		f.read(w, r)
+	case "POST " + pathPhoneStart:
+		var req struct{ Phone string }
+		if f.decode(w, r, &req, "phone") {
+			f.phoneStart(w, req.Phone)
+		}
 	default:
 		problem(w, http.StatusNotFound, "not_found")
 	}

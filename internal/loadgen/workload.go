@@ -122,7 +122,7 @@ func Builtin() []Workload {
 			Description: "GET /api/v1/status: version, uptime and backends",
 			Setup:       Static(http.MethodGet, "/api/v1/status", http.StatusOK),
 		},
-	}, authWorkloads()...)
+	}, append(authWorkloads(), otpWorkloads()...)...)
 }
 
 // Find returns the workload with the given name, or an error listing the names there are.

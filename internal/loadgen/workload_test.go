@@ -69,17 +69,18 @@ func TestBuiltinWorkloads(t *testing.T) {
 		method, path string
 		status       int
 	}{
-		"health":   {http.MethodGet, "/health", 200},
-		"ready":    {http.MethodGet, "/health/ready", 200},
-		"notfound": {http.MethodGet, "/api/v1/nope", 404},
-		"status":   {http.MethodGet, "/api/v1/status", 200},
-		"signup":   {http.MethodPost, "/api/v1/auth/register", 202},
-		"signin":   {http.MethodPost, "/api/v1/auth/login", 200},
-		"refresh":  {http.MethodPost, "/api/v1/auth/token/refresh", 200},
-		"account":  {http.MethodGet, "/api/v1/account", 200},
+		"health":    {http.MethodGet, "/health", 200},
+		"ready":     {http.MethodGet, "/health/ready", 200},
+		"notfound":  {http.MethodGet, "/api/v1/nope", 404},
+		"status":    {http.MethodGet, "/api/v1/status", 200},
+		"signup":    {http.MethodPost, "/api/v1/auth/register", 202},
+		"signin":    {http.MethodPost, "/api/v1/auth/login", 200},
+		"refresh":   {http.MethodPost, "/api/v1/auth/token/refresh", 200},
+		"account":   {http.MethodGet, "/api/v1/account", 200},
+		"otp-start": {http.MethodPost, "/api/v1/auth/register/phone/start", 202},
 	}
 	ws := Builtin()
-	const names = "account,health,notfound,ready,refresh,signin,signup,status"
+	const names = "account,health,notfound,otp-start,ready,refresh,signin,signup,status"
 	if got := strings.Join(Names(ws), ","); got != names {
 		t.Errorf("names = %s, want %s", got, names)
 	}
