@@ -123,6 +123,92 @@ func (t *tx) UpdateRefreshToken(ctx context.Context, rt *gatehouse.RefreshToken)
 	return nil
 }
 
+// GetRefreshTokenAndSessionForUpdate reads the token and its session in one statement and locks
+// both rows. The session is locked too (FOR NO KEY UPDATE, which the rotation's UPDATE takes anyway
+// and which does not block the successor's foreign-key check) so that a transaction that waited for
+// the token's lock re-reads the session as the first left it: read committed re-fetches the locked
+// rows of a join, but not the others.
+func (t *tx) GetRefreshTokenAndSessionForUpdate(ctx context.Context, hash []byte) (*gatehouse.RefreshToken, *gatehouse.Session, error) {
+	const q = `SELECT rt.hash, rt.session_id, rt.account_id, rt.generation, rt.created_at, rt.expires_at,
+		rt.used_at, rt.replaced_by,
+		s.id, s.account_id, s.user_agent, s.device, s.ip, s.location, s.amr, s.created_at, s.last_active_at,
+		s.expires_at, s.revoked_at, s.revoke_reason
+		FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
+		WHERE rt.hash = $1
+		FOR UPDATE OF rt FOR NO KEY UPDATE OF s`
+	var (
+		rt  gatehouse.RefreshToken
+		s   gatehouse.Session
+		amr []byte
+	)
+	err := t.tx.QueryRow(ctx, q, hash).Scan(&rt.Hash, &rt.SessionID, &rt.AccountID, &rt.Generation,
+		timeDest{&rt.CreatedAt}, timeDest{&rt.ExpiresAt}, timeDest{&rt.UsedAt}, &rt.ReplacedBy,
+		&s.ID, &s.AccountID, &s.UserAgent, &s.Device, &s.IP, &s.Location, &amr,
+		timeDest{&s.CreatedAt}, timeDest{&s.LastActiveAt}, timeDest{&s.ExpiresAt}, timeDest{&s.RevokedAt}, &s.RevokeReason)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: get refresh token and session: %w", translateCtx(ctx, err))
+	}
+	if err := json.Unmarshal(amr, &s.AMR); err != nil {
+		return nil, nil, fmt.Errorf("postgres: get refresh token and session: decode amr of session %s: %w", s.ID, err)
+	}
+	return &rt, &s, nil
+}
+
+// RotateRefreshToken sends the successor's INSERT and the UPDATEs of old and s as one batch: one
+// round trip.
+func (t *tx) RotateRefreshToken(ctx context.Context, old, successor *gatehouse.RefreshToken, s *gatehouse.Session) error {
+	if s != nil {
+		if _, ok := canonicalUUID(s.ID); !ok {
+			return fmt.Errorf("postgres: rotate refresh token: update session %q: %w", s.ID, records.ErrNotFound)
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO refresh_tokens (`+refreshTokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		successor.Hash, successor.SessionID, successor.AccountID, successor.Generation,
+		successor.CreatedAt, successor.ExpiresAt, timeArg(successor.UsedAt), nullBytes(successor.ReplacedBy))
+	b.Queue(`UPDATE refresh_tokens SET used_at = $1, replaced_by = $2 WHERE hash = $3`,
+		timeArg(old.UsedAt), nullBytes(old.ReplacedBy), old.Hash)
+	if s != nil {
+		b.Queue(`UPDATE sessions SET last_active_at = $1, ip = $2, location = $3, expires_at = $4, revoked_at = $5,
+			revoke_reason = $6 WHERE id = $7`,
+			s.LastActiveAt, s.IP, s.Location, s.ExpiresAt, timeArg(s.RevokedAt), s.RevokeReason, s.ID)
+	}
+	if err := sendRotation(t.tx.SendBatch(ctx, b), s != nil); err != nil {
+		return fmt.Errorf("postgres: rotate refresh token of session %s: %w", old.SessionID, translateCtx(ctx, err))
+	}
+	return nil
+}
+
+// sendRotation reads the results of RotateRefreshToken's batch and closes it.
+func sendRotation(br pgx.BatchResults, session bool) (err error) {
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("create successor: %w", err)
+	}
+	tag, err := br.Exec()
+	if err == nil && tag.RowsAffected() == 0 {
+		err = fmt.Errorf("%w: no such refresh token", records.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("update refresh token: %w", err)
+	}
+	if !session {
+		return nil
+	}
+	tag, err = br.Exec()
+	if err == nil && tag.RowsAffected() == 0 {
+		err = fmt.Errorf("%w: no such session", records.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("update session: %w", err)
+	}
+	return nil
+}
+
 func getSession(ctx context.Context, q querier, id string) (*gatehouse.Session, error) {
 	if _, ok := canonicalUUID(id); !ok {
 		return nil, fmt.Errorf("postgres: get session %q: %w", id, records.ErrNotFound)

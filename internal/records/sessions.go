@@ -30,4 +30,14 @@ type SessionWriter interface {
 	GetRefreshTokenForUpdate(ctx context.Context, hash []byte) (*gatehouse.RefreshToken, error)
 	// UpdateRefreshToken stores UsedAt and ReplacedBy.
 	UpdateRefreshToken(ctx context.Context, t *gatehouse.RefreshToken) error
+
+	// GetRefreshTokenAndSessionForUpdate returns the token with this hash and its session, both
+	// locked until the transaction ends, in one round trip: it serves a rotation as
+	// GetRefreshTokenForUpdate followed by GetSession would. records.ErrNotFound when no token has
+	// the hash.
+	GetRefreshTokenAndSessionForUpdate(ctx context.Context, hash []byte) (*gatehouse.RefreshToken, *gatehouse.Session, error)
+	// RotateRefreshToken creates successor, stores old's UsedAt and ReplacedBy and, when s is not
+	// nil, stores s as UpdateSession does: the three writes of a rotation, in as few round trips as
+	// the store allows. records.ErrNotFound when old or s does not exist.
+	RotateRefreshToken(ctx context.Context, old, successor *gatehouse.RefreshToken, s *gatehouse.Session) error
 }

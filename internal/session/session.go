@@ -40,6 +40,12 @@ const (
 // the window (on a node whose clock runs behind the store's) still finds it.
 const graceSlack = time.Second
 
+// activityResolution is how stale a session's stored last activity may become before a refresh
+// writes it again (a refresh from another IP or place always writes it). Skipping the write on most
+// refreshes saves a statement and a row version each time; the idle timeout may then end a session
+// up to this much early. It is capped at a tenth of the idle timeout (see Service.touchEvery).
+const activityResolution = time.Minute
+
 // revocationMargin is added to the access-token lifetime to keep a revocation in the set: it covers
 // the verifiers' leeway and clock differences between nodes.
 const revocationMargin = time.Minute
@@ -240,17 +246,13 @@ func (s *Service) Refresh(ctx context.Context, token string, meta ClientMeta) (*
 	)
 	err := s.store.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
 		sess, next, failure = nil, "", nil
-		rt, err := tx.GetRefreshTokenForUpdate(ctx, hash)
+		rt, cur, err := tx.GetRefreshTokenAndSessionForUpdate(ctx, hash)
 		if errors.Is(err, records.ErrNotFound) {
 			failure = errInvalidRefresh()
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("refresh: %w", err)
-		}
-		cur, err := tx.GetSession(ctx, rt.SessionID)
-		if err != nil {
-			return fmt.Errorf("refresh: session %s: %w", rt.SessionID, err)
 		}
 		now := s.clock()
 		switch {
@@ -293,9 +295,14 @@ func (s *Service) Refresh(ctx context.Context, token string, meta ClientMeta) (*
 	return sess, next, nil
 }
 
-// rotate creates the successor of rt, marks rt used, records the activity on the session and keeps
-// the successor for the grace window. The grace entry is written before the transaction commits,
-// so that a retry which finds the token used always finds its successor too.
+// touchEvery is how stale a session's stored last activity may become before a refresh writes it.
+func (s *Service) touchEvery() time.Duration { return min(activityResolution, s.idle/10) }
+
+// rotate creates the successor of rt, marks rt used, records the activity on the session (when it
+// changed meaningfully: see activityResolution) and keeps the successor for the grace window. The
+// writes go to the store together, in as few round trips as it allows. The grace entry is written
+// before the transaction commits, so that a retry which finds the token used always finds its
+// successor too.
 func (s *Service) rotate(ctx context.Context, tx records.Tx, token string, rt *gatehouse.RefreshToken, sess *gatehouse.Session, now time.Time, meta ClientMeta) (string, error) {
 	next, nextHash, err := newRefreshToken(s.rand)
 	if err != nil {
@@ -305,18 +312,16 @@ func (s *Service) rotate(ctx context.Context, tx records.Tx, token string, rt *g
 		Hash: nextHash, SessionID: sess.ID, AccountID: sess.AccountID, Generation: rt.Generation + 1,
 		CreatedAt: now, ExpiresAt: sess.ExpiresAt,
 	}
-	if err := tx.CreateRefreshToken(ctx, successor); err != nil {
-		return "", fmt.Errorf("refresh session %s: %w", sess.ID, err)
-	}
 	rt.UsedAt, rt.ReplacedBy = now, nextHash
-	if err := tx.UpdateRefreshToken(ctx, rt); err != nil {
-		return "", fmt.Errorf("refresh session %s: %w", sess.ID, err)
+	var touched *gatehouse.Session // nil: the stored activity is recent enough and the place unchanged
+	if now.Sub(sess.LastActiveAt) >= s.touchEvery() || (meta.IP != "" && (meta.IP != sess.IP || meta.Location != sess.Location)) {
+		sess.LastActiveAt = now
+		if meta.IP != "" {
+			sess.IP, sess.Location = meta.IP, meta.Location
+		}
+		touched = sess
 	}
-	sess.LastActiveAt = now
-	if meta.IP != "" {
-		sess.IP, sess.Location = meta.IP, meta.Location
-	}
-	if err := tx.UpdateSession(ctx, sess); err != nil {
+	if err := tx.RotateRefreshToken(ctx, rt, successor, touched); err != nil {
 		return "", fmt.Errorf("refresh session %s: %w", sess.ID, err)
 	}
 	if s.grace > 0 {

@@ -50,6 +50,59 @@ func TestStart(t *testing.T) {
 	})
 }
 
+// TestRefreshActivityResolution checks that a refresh stores the session's activity only when it
+// changed meaningfully: the stored time is a minute old or more, or the client moved.
+func TestRefreshActivityResolution(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		sess, tok := e.start(t, e.account(t))
+		started := e.clock.Now()
+		stored := func(what string, at time.Time, ip, location string) {
+			t.Helper()
+			got, err := e.store.GetSession(t.Context(), sess.ID)
+			if err != nil || !got.LastActiveAt.Equal(at) || got.IP != ip || got.Location != location {
+				t.Errorf("%s: stored session = %+v, %v; want last active at %v from %s (%s)", what, got, err, at, ip, location)
+			}
+		}
+		refresh := func(meta session.ClientMeta) *gatehouse.Session {
+			t.Helper()
+			got, next, err := e.svc.Refresh(t.Context(), tok, meta)
+			if err != nil {
+				t.Fatalf("Refresh: %v", err)
+			}
+			tok = next
+			return got
+		}
+
+		e.clock.Advance(59 * time.Second)
+		if got := refresh(firefox); !got.LastActiveAt.Equal(started) {
+			t.Errorf("refresh within the minute returned last active at %v, want the stored %v", got.LastActiveAt, started)
+		}
+		stored("same place, within the minute", started, firefox.IP, firefox.Location)
+
+		e.clock.Advance(time.Second)
+		refresh(firefox)
+		stored("same place, a minute later", e.clock.Now(), firefox.IP, firefox.Location)
+		touched := e.clock.Now()
+
+		e.clock.Advance(time.Second)
+		refresh(session.ClientMeta{UserAgent: firefox.UserAgent}) // no IP known: nothing moved
+		stored("no IP, within the minute", touched, firefox.IP, firefox.Location)
+
+		e.clock.Advance(time.Second)
+		moved := firefox
+		moved.IP, moved.Location = "198.51.100.9", "Porto, PT"
+		if got := refresh(moved); !got.LastActiveAt.Equal(e.clock.Now()) || got.IP != moved.IP {
+			t.Errorf("refresh from another IP returned %+v", got)
+		}
+		stored("another IP, within the minute", e.clock.Now(), moved.IP, moved.Location)
+
+		e.clock.Advance(time.Second)
+		moved.Location = "Braga, PT"
+		refresh(moved)
+		stored("another place, within the minute", e.clock.Now(), moved.IP, moved.Location)
+	})
+}
+
 func TestRotationChain(t *testing.T) {
 	eachBackend(t, func(t *testing.T, e *env) {
 		acct := e.account(t)

@@ -117,6 +117,34 @@ func (t *tx) UpdateRefreshToken(ctx context.Context, rt *gatehouse.RefreshToken)
 	return nil
 }
 
+// GetRefreshTokenAndSessionForUpdate reads the token, then its session: SQLite runs in process, so
+// two statements cost no more than one, and the transaction's write lock already serialises them.
+func (t *tx) GetRefreshTokenAndSessionForUpdate(ctx context.Context, hash []byte) (*gatehouse.RefreshToken, *gatehouse.Session, error) {
+	rt, err := t.GetRefreshTokenForUpdate(ctx, hash)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := getSession(ctx, t.tx, rt.SessionID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: get session of refresh token: %w", err)
+	}
+	return rt, s, nil
+}
+
+// RotateRefreshToken runs the rotation's three statements in order.
+func (t *tx) RotateRefreshToken(ctx context.Context, old, successor *gatehouse.RefreshToken, s *gatehouse.Session) error {
+	if err := t.CreateRefreshToken(ctx, successor); err != nil {
+		return err
+	}
+	if err := t.UpdateRefreshToken(ctx, old); err != nil {
+		return err
+	}
+	if s == nil {
+		return nil
+	}
+	return t.UpdateSession(ctx, s)
+}
+
 func getSession(ctx context.Context, q querier, id string) (*gatehouse.Session, error) {
 	s, err := scanSession(q.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
 	if err != nil {

@@ -36,6 +36,10 @@ func RunSessions(t *testing.T, newDatabase func(t *testing.T) RecordsOpener) {
 		{"RefreshToken/Conflict", sessionsRefreshConflict},
 		{"RefreshToken/LockHandsOver", sessionsRefreshLockHandsOver},
 		{"RefreshToken/LockSerialises", sessionsRefreshLockSerialises},
+		{"Rotation/GetRotate", sessionsRotationGetRotate},
+		{"Rotation/NotFound", sessionsRotationNotFound},
+		{"Rotation/Conflict", sessionsRotationConflict},
+		{"Rotation/LockHandsOver", sessionsRotationLockHandsOver},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -535,4 +539,203 @@ func sessionsRefreshLockSerialises(t *testing.T, s records.Store) {
 	if !bytes.Equal(got.ReplacedBy, mark[:]) {
 		t.Errorf("the token records another rotation than the winner's: %+v", got)
 	}
+}
+
+// sessionsGetForRotation reads a token and its session with GetRefreshTokenAndSessionForUpdate, in a
+// transaction of its own.
+func sessionsGetForRotation(t *testing.T, s records.Store, hash []byte) (*gatehouse.RefreshToken, *gatehouse.Session, error) {
+	t.Helper()
+	var (
+		rt   *gatehouse.RefreshToken
+		sess *gatehouse.Session
+	)
+	err := s.InTx(recordsCtx(t), func(ctx context.Context, tx records.Tx) error {
+		var err error
+		rt, sess, err = tx.GetRefreshTokenAndSessionForUpdate(ctx, hash)
+		return err
+	})
+	return rt, sess, err
+}
+
+// sessionsRotationGetRotate checks GetRefreshTokenAndSessionForUpdate and RotateRefreshToken: a
+// rotation that also stores the session, then one that leaves it alone.
+func sessionsRotationGetRotate(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	sess := sessionsNew(sessionsAccount(t, s), 0)
+	other := sessionsNew(sess.AccountID, time.Hour) // a second family, which must not be touched
+	sessionsCreate(t, s, sess, other)
+	first, second, third := sessionsToken(sess, "first", 1), sessionsToken(sess, "second", 2), sessionsToken(sess, "third", 3)
+	otherTok := sessionsToken(other, "other", 1)
+	recordsMust(t, "CreateRefreshToken", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		if err := tx.CreateRefreshToken(ctx, first); err != nil {
+			return err
+		}
+		return tx.CreateRefreshToken(ctx, otherTok)
+	}))
+
+	gotTok, gotSess, err := sessionsGetForRotation(t, s, first.Hash)
+	recordsMust(t, "GetRefreshTokenAndSessionForUpdate", err)
+	sessionsTokenEqual(t, "GetRefreshTokenAndSessionForUpdate token", gotTok, first)
+	sessionsEqual(t, "GetRefreshTokenAndSessionForUpdate session", gotSess, sess)
+
+	// The first rotation stores the session's activity too.
+	first.UsedAt, first.ReplacedBy = sessionsT0.Add(time.Hour), second.Hash
+	second.CreatedAt = first.UsedAt
+	touched := *sess
+	touched.LastActiveAt, touched.IP, touched.Location = first.UsedAt, "2001:db8::1", "Porto, PT"
+	recordsMust(t, "RotateRefreshToken with the session", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		if _, _, err := tx.GetRefreshTokenAndSessionForUpdate(ctx, first.Hash); err != nil {
+			return err
+		}
+		return tx.RotateRefreshToken(ctx, first, second, &touched)
+	}))
+	for _, want := range []*gatehouse.RefreshToken{first, second, otherTok} {
+		got, err := sessionsGetToken(t, s, want.Hash)
+		recordsMust(t, "GetRefreshTokenForUpdate", err)
+		sessionsTokenEqual(t, "token after the first rotation", got, want)
+	}
+	gotTok, gotSess, err = sessionsGetForRotation(t, s, second.Hash)
+	recordsMust(t, "GetRefreshTokenAndSessionForUpdate of the successor", err)
+	sessionsTokenEqual(t, "the successor", gotTok, second)
+	sessionsEqual(t, "the session after the first rotation", gotSess, &touched)
+	gotSess, err = s.GetSession(ctx, other.ID)
+	recordsMust(t, "GetSession", err)
+	sessionsEqual(t, "the other session", gotSess, other)
+
+	// The second leaves the session as it is.
+	second.UsedAt, second.ReplacedBy = sessionsT0.Add(2*time.Hour), third.Hash
+	third.CreatedAt = second.UsedAt
+	recordsMust(t, "RotateRefreshToken without the session", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		return tx.RotateRefreshToken(ctx, second, third, nil)
+	}))
+	for _, want := range []*gatehouse.RefreshToken{first, second, third} {
+		got, err := sessionsGetToken(t, s, want.Hash)
+		recordsMust(t, "GetRefreshTokenForUpdate", err)
+		sessionsTokenEqual(t, "token after the second rotation", got, want)
+	}
+	gotSess, err = s.GetSession(ctx, sess.ID)
+	recordsMust(t, "GetSession", err)
+	sessionsEqual(t, "the session after a rotation without it", gotSess, &touched)
+}
+
+// sessionsRotationNotFound checks that a rotation of an unknown token, or one naming an unknown
+// session, fails with records.ErrNotFound and stores nothing.
+func sessionsRotationNotFound(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	sess := sessionsNew(sessionsAccount(t, s), 0)
+	sessionsCreate(t, s, sess)
+	first := sessionsToken(sess, "first", 1)
+	recordsMust(t, "CreateRefreshToken", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		return tx.CreateRefreshToken(ctx, first)
+	}))
+	_, _, err := sessionsGetForRotation(t, s, sessionsToken(sess, "never stored", 1).Hash)
+	recordsWantIs(t, "GetRefreshTokenAndSessionForUpdate of an unknown hash", err, records.ErrNotFound)
+
+	rotate := func(old, successor *gatehouse.RefreshToken, touched *gatehouse.Session) error {
+		return s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+			return tx.RotateRefreshToken(ctx, old, successor, touched)
+		})
+	}
+	missing := sessionsToken(sess, "never stored", 1)
+	missing.UsedAt = sessionsT0.Add(time.Hour)
+	successor := sessionsToken(sess, "successor", 2)
+	missing.ReplacedBy = successor.Hash
+	recordsWantIs(t, "RotateRefreshToken of an unknown token", rotate(missing, successor, sess), records.ErrNotFound)
+
+	used := *first
+	used.UsedAt, used.ReplacedBy = sessionsT0.Add(time.Hour), successor.Hash
+	for what, id := range map[string]string{"an unknown session": uuid.Must(uuid.NewV7()).String(), "a malformed session id": "not-a-uuid"} {
+		ghost := *sess
+		ghost.ID, ghost.LastActiveAt = id, used.UsedAt
+		recordsWantIs(t, "RotateRefreshToken with "+what, rotate(&used, successor, &ghost), records.ErrNotFound)
+	}
+
+	// Nothing of the failed rotations stayed.
+	_, err = sessionsGetToken(t, s, successor.Hash)
+	recordsWantIs(t, "the successor of a failed rotation", err, records.ErrNotFound)
+	got, err := sessionsGetToken(t, s, first.Hash)
+	recordsMust(t, "GetRefreshTokenForUpdate", err)
+	sessionsTokenEqual(t, "the token after failed rotations", got, first)
+	gotSess, err := s.GetSession(ctx, sess.ID)
+	recordsMust(t, "GetSession", err)
+	sessionsEqual(t, "the session after failed rotations", gotSess, sess)
+}
+
+// sessionsRotationConflict checks that a successor clashing with a stored token fails the rotation
+// with records.ErrConflict and leaves the old token and the session unchanged.
+func sessionsRotationConflict(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	sess := sessionsNew(sessionsAccount(t, s), 0)
+	sessionsCreate(t, s, sess)
+	first := sessionsToken(sess, "first", 1)
+	recordsMust(t, "CreateRefreshToken", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		return tx.CreateRefreshToken(ctx, first)
+	}))
+	used := *first
+	used.UsedAt = sessionsT0.Add(time.Hour)
+	touched := *sess
+	touched.LastActiveAt = used.UsedAt
+	for what, successor := range map[string]*gatehouse.RefreshToken{
+		"the old token's hash":       sessionsToken(sess, "first", 2),
+		"the old token's generation": sessionsToken(sess, "other", 1),
+	} {
+		used.ReplacedBy = successor.Hash
+		err := s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+			return tx.RotateRefreshToken(ctx, &used, successor, &touched)
+		})
+		recordsWantIs(t, "RotateRefreshToken to a successor with "+what, err, records.ErrConflict)
+	}
+	got, err := sessionsGetToken(t, s, first.Hash)
+	recordsMust(t, "GetRefreshTokenForUpdate", err)
+	sessionsTokenEqual(t, "the token after clashing rotations", got, first)
+	gotSess, err := s.GetSession(ctx, sess.ID)
+	recordsMust(t, "GetSession", err)
+	sessionsEqual(t, "the session after clashing rotations", gotSess, sess)
+}
+
+// sessionsRotationLockHandsOver checks that a transaction that reads a token and its session for a
+// rotation after another read and rotated them sees both as the first left them: the token used and
+// the session's new activity.
+func sessionsRotationLockHandsOver(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	sess := sessionsNew(sessionsAccount(t, s), 0)
+	sessionsCreate(t, s, sess)
+	first, second := sessionsToken(sess, "contended", 1), sessionsToken(sess, "successor", 2)
+	recordsMust(t, "CreateRefreshToken", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		return tx.CreateRefreshToken(ctx, first)
+	}))
+
+	type result struct {
+		rt   *gatehouse.RefreshToken
+		sess *gatehouse.Session
+		err  error
+	}
+	done := make(chan result, 1)
+	hash := first.Hash
+	var (
+		wantTok  gatehouse.RefreshToken
+		wantSess gatehouse.Session
+	)
+	recordsMust(t, "first transaction", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		got, cur, err := tx.GetRefreshTokenAndSessionForUpdate(ctx, hash)
+		if err != nil {
+			return err
+		}
+		started := make(chan struct{})
+		go func() {
+			close(started)
+			rt, sess, err := sessionsGetForRotation(t, s, hash)
+			done <- result{rt, sess, err}
+		}()
+		<-started
+		got.UsedAt, got.ReplacedBy = sessionsT0.Add(time.Minute), second.Hash
+		second.CreatedAt = got.UsedAt
+		cur.LastActiveAt, cur.IP, cur.Location = got.UsedAt, "2001:db8::1", "Porto, PT"
+		wantTok, wantSess = *got, *cur
+		return tx.RotateRefreshToken(ctx, got, second, cur)
+	}))
+	r := <-done
+	recordsMust(t, "second transaction", r.err)
+	sessionsTokenEqual(t, "the token the second transaction read", r.rt, &wantTok)
+	sessionsEqual(t, "the session the second transaction read", r.sess, &wantSess)
 }
