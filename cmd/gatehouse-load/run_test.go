@@ -63,7 +63,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-d", "11m"}, "-d 11m0s: must be positive and at most 10m0s"},
 		{[]string{"-warmup", "-1s"}, "-warmup -1s"},
 		{[]string{"-timeout", "0s"}, "-timeout 0s: must be positive"},
-		{[]string{"-workload", "signup2"}, `-workload: unknown workload "signup2" (known: account, health, notfound, ready, refresh, signin, signup, status)`},
+		{[]string{"-workload", "signup2"}, `-workload: unknown workload "signup2" (known: ` + strings.Join(loadgen.Names(loadgen.Builtin()), ", ") + ")"},
 		{[]string{"-url", "http://example.com"}, "not a loopback address"},
 		{[]string{"-url", "http://192.168.1.10:8080"}, "-allow-remote"},
 		{[]string{"-url", "127.0.0.1:8080"}, "-url"},
