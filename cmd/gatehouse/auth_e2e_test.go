@@ -433,7 +433,9 @@ func TestRevocationAcrossNodes(t *testing.T) {
 		if r.Status == http.StatusUnauthorized {
 			break
 		}
-		if time.Since(start) > time.Second {
+		// The one-second bound itself is shown with an injected clock in internal/session
+		// (TestRevocationSeenByOtherNodes); here a generous bound keeps a loaded CI machine from failing the test.
+		if time.Since(start) > 5*time.Second {
 			t.Fatalf("node B still accepts the token %s after logout on A", time.Since(start))
 		}
 		time.Sleep(10 * time.Millisecond)
