@@ -39,13 +39,6 @@ const (
 	PolicyIP     = "otp_ip"     // PerIPPerHour codes per client IP (per /64 for IPv6)
 )
 
-// rollbackTTL is the lifetime of a counter that a roll-back creates because the counter expired
-// between its reservation and the roll-back: the stray -1 must not outlive the moment.
-const rollbackTTL = time.Second
-
-// rollbackTimeout bounds the roll-backs, which run even when the request's context is cancelled.
-const rollbackTimeout = 5 * time.Second
-
 // Limits are the sending limits enforced by CheckAndReserve, shared by every node through the
 // ephemeral store. Zero fields take the defaults above, except GlobalDaily (zero: no budget) and
 // the country lists (empty: every country).
@@ -344,12 +337,12 @@ func (e *Engine) BudgetTrips() uint64 { return e.budgetTrips.Load() }
 // before Issue, and send only when it returns no error.
 //
 // The checks run in this order: the country lists (EFORBIDDEN sms_country_blocked, nothing
-// reserved), the SMS breaker as this node last saw it, the resend cooldown (an atomic SetNX),
-// the per-IP quota, the per-destination quota, the global SMS budget (atomic Incr each), and last
-// the cooldown's growth. When a later step refuses, or the store fails, the reservations already
-// made are rolled back (DeleteIfEqual of the cooldown, Incr -1 of the quotas), so that a refused
-// request never uses up a quota, and an attacker over its IP quota cannot lock a victim's number
-// out. Refusals are *LimitError values; a store outage is EUNAVAILABLE otp_unavailable; a malformed
+// reserved), the SMS breaker as this node last saw it, then one ephemeral.Reservation (a single
+// script and round trip on Redis): the resend cooldown, the per-IP quota, the per-destination quota,
+// the global SMS budget, and last the cooldown's growth. When a later step refuses, or the store
+// fails, the reservations already made are released (the cooldown, and the quotas' counts), so that
+// a refused request never uses up a quota, and an attacker over its IP quota cannot lock a victim's
+// number out. Refusals are *LimitError values; a store outage is EUNAVAILABLE otp_unavailable; a malformed
 // request (bad purpose, phone, IP) is a caller bug and a plain error.
 func (e *Engine) CheckAndReserve(ctx context.Context, req SendRequest) (Decision, error) {
 	if !req.Purpose.Valid() {
@@ -374,80 +367,81 @@ func (e *Engine) CheckAndReserve(ctx context.Context, req SendRequest) (Decision
 	}
 
 	const op = "check and reserve a send"
-	r := &reservation{e: e}
 	dh := e.nameHash(dest)
 	prefix := string(req.Purpose) + ":" + dh
-
-	// 1. The resend cooldown. Reserving it first makes it the point where concurrent requests for
-	// one purpose and destination line up: only one gets further.
-	streakKey := "otp-streak:" + prefix
-	streak, err := e.readCounter(ctx, streakKey)
-	if err != nil {
-		return Decision{}, storeError(op, err)
-	}
-	cooldown := e.cooldown(streak)
-	gateKey := "otp-cooldown:" + prefix
 	token, err := randomToken(e.rand)
 	if err != nil {
 		return Decision{}, fmt.Errorf("otp: %s: %w", op, err)
 	}
-	ok, err := e.eph.SetNX(ctx, gateKey, token, cooldown)
+	// The resend cooldown comes first: it is where concurrent requests for one purpose and
+	// destination line up, so only one gets further. Then the per-IP quota, the per-destination
+	// quota and the global SMS budget. The streak grows the cooldown; it lives until
+	// ResendQuietReset passes without a send.
+	r := ephemeral.Reservation{
+		Streak: "otp-streak:" + prefix, StreakTTL: e.limits.ResendQuietReset,
+		Gate: "otp-cooldown:" + prefix, GateValue: token, Cooldowns: e.cooldowns,
+		Counters: []ephemeral.Counter{
+			{Key: "otp-quota:ip:" + e.nameHash(ipPart), Limit: int64(e.limits.PerIPPerHour), TTL: QuotaWindow},
+			{Key: "otp-quota:dest:" + dh, Limit: int64(e.limits.PerPhonePerHour), TTL: QuotaWindow},
+		},
+	}
+	var budgetEnd time.Time
+	if sms && e.limits.GlobalDaily > 0 {
+		day := now.UTC()
+		budgetEnd = time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, time.UTC)
+		// Unlike the quotas, a refused count stays counted: that keeps "the first count over the
+		// budget" unique, and the day's budget is spent anyway.
+		r.Counters = append(r.Counters, ephemeral.Counter{Key: "otp-budget:" + day.Format("20060102"),
+			Limit: int64(e.limits.GlobalDaily), TTL: budgetEnd.Sub(now) + time.Hour, KeepRefused: true})
+	}
+	res, err := ephemeral.Reserve(ctx, e.eph, r)
 	if err != nil {
 		return Decision{}, storeError(op, err)
 	}
-	if !ok {
-		left, err := e.timeLeft(ctx, gateKey)
-		if err != nil {
-			return Decision{}, storeError(op, err)
-		}
+	switch res.Refused {
+	case ephemeral.RefusedNone:
+	case ephemeral.RefusedGate:
+		left := res.TTLs[0]
 		return Decision{}, &LimitError{
 			Err: &gatehouse.Error{Code: gatehouse.ERATELIMITED, Reason: ReasonCooldown,
 				Message: "A code was sent moments ago. Wait before asking for another one."},
 			RetryAfter: left,
-			Quota: RateLimitInfo{Policy: PolicyResend, Limit: 1, Window: e.cooldown(max(streak-1, 0)),
+			Quota: RateLimitInfo{Policy: PolicyResend, Limit: 1, Window: e.cooldown(max(res.Streak-1, 0)),
 				Remaining: 0, Reset: left},
 		}
-	}
-	r.gateKey, r.gateToken = gateKey, token
-
-	// 2. The per-IP quota, 3. the per-destination quota.
-	if _, err := r.quota(ctx, "otp-quota:ip:"+e.nameHash(ipPart), PolicyIP, e.limits.PerIPPerHour, ReasonIPQuota,
-		"Too many codes were requested from this network. Try again later."); err != nil {
-		return Decision{}, err
-	}
-	destKey := "otp-quota:dest:" + dh
-	used, err := r.quota(ctx, destKey, PolicyPhone, e.limits.PerPhonePerHour, ReasonPhoneQuota,
-		"Too many codes were sent to this destination. Try again later.")
-	if err != nil {
-		return Decision{}, err
-	}
-
-	// 4. The global SMS budget.
-	if sms && e.limits.GlobalDaily > 0 {
-		if err := r.budget(ctx, now); err != nil {
-			return Decision{}, err
+	case 0:
+		return Decision{}, quotaError(PolicyIP, e.limits.PerIPPerHour, ReasonIPQuota,
+			"Too many codes were requested from this network. Try again later.", res.TTLs[0])
+	case 1:
+		return Decision{}, quotaError(PolicyPhone, e.limits.PerPhonePerHour, ReasonPhoneQuota,
+			"Too many codes were sent to this destination. Try again later.", res.TTLs[1])
+	default:
+		// The budget: every node that sees it spent opens its local breaker until the day ends; the
+		// one request whose count is the first over it (each count is seen once, cluster-wide) logs
+		// the alert and counts the trip.
+		e.budgetOpen.Store(budgetEnd.Unix())
+		if res.Counts[2] == int64(e.limits.GlobalDaily)+1 {
+			e.budgetTrips.Add(1)
+			e.log.LogAttrs(ctx, slog.LevelError, "otp: daily SMS budget exhausted: no SMS codes until the budget resets",
+				slog.Int("budget", e.limits.GlobalDaily), slog.Time("resets_at", budgetEnd))
 		}
+		return Decision{}, budgetError(budgetEnd.Sub(now))
 	}
-
-	// The destination quota's window started with this send, or its expiry must be read.
-	reset := QuotaWindow
-	if used > 1 {
-		if left, err := e.timeLeft(ctx, destKey); err == nil {
-			reset = left
-		}
-	}
-
-	// 5. The cooldown grows: the streak lives until ResendQuietReset passes without a send. Only
-	// the holder of the cooldown gets here, so the read-then-write cannot race.
-	if err := e.eph.Set(ctx, streakKey, []byte(strconv.FormatInt(streak+1, 10)), e.limits.ResendQuietReset); err != nil {
-		r.rollback(ctx)
-		return Decision{}, storeError(op, err)
-	}
+	used := res.Counts[1]
 	return Decision{
-		ResendAfter: cooldown,
+		ResendAfter: r.Cooldown(res.Streak),
 		Quota: RateLimitInfo{Policy: PolicyPhone, Limit: e.limits.PerPhonePerHour, Window: QuotaWindow,
-			Remaining: e.limits.PerPhonePerHour - int(used), Reset: reset},
+			Remaining: e.limits.PerPhonePerHour - int(used), Reset: res.TTLs[1]},
 	}, nil
+}
+
+// quotaError is the refusal of a send over a quota whose window ends in left.
+func quotaError(policy string, limit int, reason, msg string, left time.Duration) *LimitError {
+	return &LimitError{
+		Err:        &gatehouse.Error{Code: gatehouse.ERATELIMITED, Reason: reason, Message: msg},
+		RetryAfter: left,
+		Quota:      RateLimitInfo{Policy: policy, Limit: limit, Window: QuotaWindow, Remaining: 0, Reset: left},
+	}
 }
 
 func (e *Engine) checkCountry(country string) error {
@@ -465,37 +459,19 @@ func (e *Engine) checkCountry(country string) error {
 // cooldown returns the cooldown after the (streak+1)-th send of a streak: ResendCooldown doubled
 // streak times, capped at MaxResendCooldown.
 func (e *Engine) cooldown(streak int64) time.Duration {
-	d := e.limits.ResendCooldown
-	for i := int64(0); i < streak && d < e.limits.MaxResendCooldown; i++ {
-		d *= 2
-	}
-	return min(d, e.limits.MaxResendCooldown)
+	return e.cooldowns[min(streak, int64(len(e.cooldowns)-1))]
 }
 
-// readCounter returns the counter under key, 0 when there is none.
-func (e *Engine) readCounter(ctx context.Context, key string) (int64, error) {
-	b, err := e.eph.Get(ctx, key)
-	if errors.Is(err, ephemeral.ErrNotFound) {
-		return 0, nil
+// cooldowns lists the resend cooldown by streak: ResendCooldown doubling up to MaxResendCooldown,
+// which the last entry holds (at most a few dozen entries, since the cooldown at least doubles).
+func cooldowns(l Limits) []time.Duration {
+	var out []time.Duration
+	for d := l.ResendCooldown; ; d *= 2 {
+		if d >= l.MaxResendCooldown || d <= 0 {
+			return append(out, l.MaxResendCooldown)
+		}
+		out = append(out, d)
 	}
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil || n < 0 {
-		return 0, nil // not ours to trust: start a new streak
-	}
-	return n, nil
-}
-
-// timeLeft returns the time before key expires; a key that expired meanwhile leaves a second, so that
-// a Retry-After is never zero.
-func (e *Engine) timeLeft(ctx context.Context, key string) (time.Duration, error) {
-	d, err := e.eph.TTL(ctx, key)
-	if errors.Is(err, ephemeral.ErrNotFound) || (err == nil && d <= 0) {
-		return time.Second, nil
-	}
-	return d, err
 }
 
 func randomToken(r io.Reader) ([]byte, error) {
@@ -512,90 +488,5 @@ func budgetError(retryAfter time.Duration) *LimitError {
 		Err: &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Reason: ReasonBudgetExhausted,
 			Message: "Text messages cannot be sent right now. Try again later."},
 		RetryAfter: retryAfter,
-	}
-}
-
-// reservation remembers what one CheckAndReserve reserved, to roll it back.
-type reservation struct {
-	e         *Engine
-	gateKey   string
-	gateToken []byte
-	counters  []string
-}
-
-// quota counts one send in the QuotaWindow counter under key and returns the count. Over limit, it
-// rolls the whole reservation back, the refused count included (so that a refused request leaves
-// no trace: otherwise a refusal racing with another request's roll-back could leave the counter one
-// above the sends it allowed), and returns a *LimitError.
-func (r *reservation) quota(ctx context.Context, key, policy string, limit int, reason, msg string) (int64, error) {
-	e := r.e
-	n, err := e.eph.Incr(ctx, key, 1, QuotaWindow)
-	if err != nil {
-		r.rollback(ctx)
-		return 0, storeError("count a send", err)
-	}
-	r.counters = append(r.counters, key)
-	if n <= int64(limit) {
-		return n, nil
-	}
-	r.rollback(ctx)
-	left, err := e.timeLeft(ctx, key)
-	if err != nil {
-		return 0, storeError("count a send", err)
-	}
-	return 0, &LimitError{
-		Err:        &gatehouse.Error{Code: gatehouse.ERATELIMITED, Reason: reason, Message: msg},
-		RetryAfter: left,
-		Quota:      RateLimitInfo{Policy: policy, Limit: limit, Window: QuotaWindow, Remaining: 0, Reset: left},
-	}
-}
-
-// budget counts one SMS in today's budget. The one request whose count is the first over the budget
-// (Incr returns each value once, cluster-wide) logs the alert and counts the trip; every node that
-// sees the budget spent opens its local breaker until the day ends. Unlike the quotas, a refused
-// count is not rolled back: that keeps "the first count over the budget" unique, and the day's
-// budget is spent anyway.
-func (r *reservation) budget(ctx context.Context, now time.Time) error {
-	e := r.e
-	day := now.UTC()
-	end := time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, time.UTC)
-	key := "otp-budget:" + day.Format("20060102")
-	n, err := e.eph.Incr(ctx, key, 1, end.Sub(now)+time.Hour)
-	if err != nil {
-		r.rollback(ctx)
-		return storeError("count an SMS in the budget", err)
-	}
-	if n <= int64(e.limits.GlobalDaily) {
-		r.counters = append(r.counters, key)
-		return nil
-	}
-	r.rollback(ctx)
-	e.budgetOpen.Store(end.Unix())
-	if n == int64(e.limits.GlobalDaily)+1 {
-		e.budgetTrips.Add(1)
-		e.log.LogAttrs(ctx, slog.LevelError, "otp: daily SMS budget exhausted: no SMS codes until the budget resets",
-			slog.Int("budget", e.limits.GlobalDaily), slog.Time("resets_at", end))
-	}
-	return budgetError(end.Sub(now))
-}
-
-// rollback undoes the reservations made so far. It runs even if ctx is cancelled (a client that went
-// away must not keep a quota used up), and only logs its own failures: a counter it could not
-// restore over-counts until its window ends, which errs on the safe side.
-func (r *reservation) rollback(ctx context.Context) {
-	e := r.e
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-	defer cancel()
-	for _, key := range r.counters {
-		if _, err := e.eph.Incr(ctx, key, -1, rollbackTTL); err != nil {
-			e.log.LogAttrs(ctx, slog.LevelWarn, "otp: could not roll back a send quota", slog.Any("err", err))
-		}
-	}
-	r.counters = nil
-	if r.gateKey != "" {
-		if _, err := e.eph.DeleteIfEqual(ctx, r.gateKey, r.gateToken); err != nil {
-			e.log.LogAttrs(ctx, slog.LevelWarn, "otp: could not roll back a resend cooldown", slog.Any("err", err))
-		}
-		r.gateKey = ""
 	}
 }

@@ -121,6 +121,7 @@ type Engine struct {
 	ttl         time.Duration
 	maxAttempts int
 	limits      Limits
+	cooldowns   []time.Duration // the resend cooldown by streak, up to the first at MaxResendCooldown
 	allow       map[string]bool
 	deny        map[string]bool
 	now         func() time.Time
@@ -171,6 +172,7 @@ func NewEngine(eph ephemeral.Store, opts Options) (*Engine, error) {
 		ttl:         opts.TTL,
 		maxAttempts: opts.MaxAttempts,
 		limits:      limits,
+		cooldowns:   cooldowns(limits),
 		allow:       countrySet(limits.AllowCountries),
 		deny:        countrySet(limits.DenyCountries),
 		now:         opts.Now,

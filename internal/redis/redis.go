@@ -25,8 +25,9 @@
 //
 // Every key and every pub/sub channel gets Options.KeyPrefix, so that several deployments (or test
 // runs) share one Redis. Incr (INCRBY, then PEXPIRE only while the key has no expiry) and
-// DeleteIfEqual (GET, compare, DEL) are Lua scripts, atomic and one round trip each; SetAdd sends SADD
-// and PEXPIRE in one MULTI. Expiry uses milliseconds (PX, PEXPIRE, PTTL); a TTL is rounded up to a
+// DeleteIfEqual (GET, compare, DEL) are Lua scripts, atomic and one round trip each, and so is
+// Reserve (a whole ephemeral.Reservation: cooldown gate, counters, streak), except on a cluster,
+// where its keys span slots and it runs step by step; SetAdd sends SADD and PEXPIRE in one MULTI. Expiry uses milliseconds (PX, PEXPIRE, PTTL); a TTL is rounded up to a
 // whole millisecond. redis.Nil becomes ephemeral.ErrNotFound; an unreachable or failing server
 // (network errors, timeouts, an exhausted pool, a closed client, LOADING, CLUSTERDOWN, MASTERDOWN,
 // READONLY, TRYAGAIN, OOM, authentication refused, ...) gives errors that wrap ephemeral.ErrUnavailable.
@@ -95,6 +96,7 @@ type Store struct {
 
 	incr          *goredis.Script
 	deleteIfEqual *goredis.Script
+	reserve       *goredis.Script
 
 	mu     sync.Mutex
 	closed bool
@@ -136,6 +138,7 @@ func newStore(client goredis.UniversalClient, prefix string, log *slog.Logger) *
 		log:           log,
 		incr:          goredis.NewScript(incrScript),
 		deleteIfEqual: goredis.NewScript(deleteIfEqualScript),
+		reserve:       goredis.NewScript(reserveScript),
 		subs:          make(map[*subscription]struct{}),
 	}
 }
@@ -423,4 +426,133 @@ func (sub *subscription) Close() error {
 		}
 	})
 	return nil
+}
+
+// reserveScript runs an ephemeral.Reservation atomically. KEYS: the streak, the gate, then the
+// counters (an unused streak or gate gets a placeholder it never touches). ARGV: has streak (1/0),
+// the streak's TTL in ms, has gate (1/0), the gate's value, the number of cooldowns, the cooldowns in
+// ms, then per counter its limit, its TTL in ms and whether a refused count is kept (1/0). It
+// returns {streak, refused (-1 none, -2 gate, else the counter's 0-based index), counts, TTLs in
+// ms}. A counter holding something that is not an integer aborts with an error reply after the
+// reservations made so far are released, so that a failed script leaves nothing behind.
+const reserveScript = `
+local hasStreak, hasGate = ARGV[1] == '1', ARGV[3] == '1'
+local nc = tonumber(ARGV[5])
+local base = 6 + nc
+local streak = 0
+if hasStreak then
+	local v = redis.call('GET', KEYS[1])
+	if v and string.match(v, '^[0-9]+$') then
+		streak = tonumber(v)
+	end
+end
+local function release(upto)
+	for j = 1, upto do
+		redis.call('DECRBY', KEYS[j + 2], 1)
+	end
+	if hasGate then
+		redis.call('DEL', KEYS[2])
+	end
+end
+if hasGate then
+	local cd = ARGV[6 + math.min(streak, nc - 1)]
+	if not redis.call('SET', KEYS[2], ARGV[4], 'PX', cd, 'NX') then
+		return {streak, -2, {}, {redis.call('PTTL', KEYS[2])}}
+	end
+end
+local counts, ttls = {}, {}
+for i = 1, #KEYS - 2 do
+	local key, a = KEYS[i + 2], base + 3 * (i - 1)
+	local n = redis.pcall('INCRBY', key, 1)
+	if type(n) == 'table' and n.err then
+		release(i - 1)
+		return n
+	end
+	local left = redis.call('PTTL', key)
+	if left == -1 then
+		redis.call('PEXPIRE', key, ARGV[a + 1])
+		left = tonumber(ARGV[a + 1])
+	end
+	counts[i], ttls[i] = n, left
+	if n > tonumber(ARGV[a]) then
+		release(i - 1)
+		if ARGV[a + 2] ~= '1' then
+			redis.call('DECRBY', key, 1)
+		end
+		return {streak, i - 1, counts, ttls}
+	end
+end
+if hasStreak then
+	redis.call('SET', KEYS[1], tostring(streak + 1), 'PX', ARGV[2])
+end
+return {streak, -1, counts, ttls}`
+
+var _ ephemeral.Reserver = (*Store)(nil)
+
+// Reserve implements ephemeral.Reserver: one script, one round trip. A cluster spreads the keys of
+// one reservation over several slots, which one script cannot reach, so there Reserve runs the
+// reservation step by step (ephemeral.ReserveSteps).
+func (s *Store) Reserve(ctx context.Context, r ephemeral.Reservation) (ephemeral.ReserveResult, error) {
+	if err := r.Check(); err != nil {
+		return ephemeral.ReserveResult{}, err
+	}
+	if _, cluster := s.client.(*goredis.ClusterClient); cluster {
+		return ephemeral.ReserveSteps(ctx, s, r, s.log)
+	}
+	keys := make([]string, 0, 2+len(r.Counters))
+	args := make([]any, 0, 5+len(r.Cooldowns)+3*len(r.Counters))
+	flag := func(b bool) int {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	keys = append(keys, s.key(r.Streak), s.key(r.Gate))
+	args = append(args, flag(r.Streak != ""), ms(r.StreakTTL), flag(r.Gate != ""), r.GateValue, len(r.Cooldowns))
+	for _, d := range r.Cooldowns {
+		args = append(args, ms(d))
+	}
+	for _, c := range r.Counters {
+		keys = append(keys, s.key(c.Key))
+		args = append(args, c.Limit, ms(c.TTL), flag(c.KeepRefused))
+	}
+	v, err := s.reserve.Run(ctx, s.client, keys, args...).Slice()
+	if err != nil {
+		return ephemeral.ReserveResult{}, translate("reserve", err)
+	}
+	res, ok := reserveResult(v)
+	if !ok {
+		return ephemeral.ReserveResult{}, fmt.Errorf("redis: reserve: unexpected reply %v", v)
+	}
+	return res, nil
+}
+
+// reserveResult decodes reserveScript's reply.
+func reserveResult(v []any) (ephemeral.ReserveResult, bool) {
+	if len(v) != 4 {
+		return ephemeral.ReserveResult{}, false
+	}
+	streak, ok1 := v[0].(int64)
+	refused, ok2 := v[1].(int64)
+	counts, ok3 := v[2].([]any)
+	ttls, ok4 := v[3].([]any)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return ephemeral.ReserveResult{}, false
+	}
+	res := ephemeral.ReserveResult{Streak: streak, Refused: int(refused)}
+	for _, c := range counts {
+		n, ok := c.(int64)
+		if !ok {
+			return ephemeral.ReserveResult{}, false
+		}
+		res.Counts = append(res.Counts, n)
+	}
+	for _, t := range ttls {
+		n, ok := t.(int64)
+		if !ok {
+			return ephemeral.ReserveResult{}, false
+		}
+		res.TTLs = append(res.TTLs, max(time.Duration(n)*time.Millisecond, time.Millisecond))
+	}
+	return res, true
 }

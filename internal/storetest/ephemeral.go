@@ -76,6 +76,15 @@ func RunEphemeral(t *testing.T, newStore func(t *testing.T) EphemeralHarness) {
 		{"Isolation", ephemeralIsolation},
 		{"CanceledContext", ephemeralCanceled},
 		{"Close", ephemeralClose},
+		{"Reserve/Grants", ephemeralReserveGrants},
+		{"Reserve/GateRefuses", ephemeralReserveGate},
+		{"Reserve/StreakPicksCooldown", ephemeralReserveStreak},
+		{"Reserve/CounterRefusesAndReleases", ephemeralReserveCounter},
+		{"Reserve/KeepRefused", ephemeralReserveKeep},
+		{"Reserve/CountersOnly", ephemeralReserveCountersOnly},
+		{"Reserve/NonIntegerCounter", ephemeralReserveNonInteger},
+		{"Reserve/Malformed", ephemeralReserveMalformed},
+		{"Reserve/Concurrent", ephemeralReserveConcurrent},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
