@@ -197,6 +197,10 @@ func (a *app) buildSMS(outbox *mail.DevOutbox, secrets derivedKeys) (account.SMS
 		return nil, fmt.Errorf("register the SMS job: %w", err)
 	}
 	return account.SMSQueueFunc(func(ctx context.Context, tx records.Tx, m account.SMS) error {
+		if tx == nil {
+			// On its own: the queue writes concurrent messages together (group insert).
+			return sms.Queue(ctx, a.db.Queue(), sealer, sms.Outgoing(m))
+		}
 		return sms.Queue(ctx, tx, sealer, sms.Outgoing(m))
 	}), nil
 }

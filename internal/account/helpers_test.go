@@ -245,7 +245,7 @@ func newEnv(t testing.TB, b backend, opts func(*account.Options)) *env {
 	if err != nil {
 		t.Fatalf("sms.NewSealer: %v", err)
 	}
-	e.texts = &textLog{sealer: sealer}
+	e.texts = &textLog{sealer: sealer, queue: e.store.Queue()}
 	smsWorker := sms.NewWorker(sms.WorkerDeps{Sender: sms.NewDevOutbox(e.outbox), Sealer: sealer, Now: c.Now})
 	if err := jobs.Handle(workers, smsWorker.Work); err != nil {
 		t.Fatalf("jobs.Handle: %v", err)

@@ -181,16 +181,21 @@ func (s *Service) RegisterPhoneStart(ctx context.Context, in PhoneCodeRequest, m
 	if err != nil {
 		return StartResult{}, codeError("register phone start", err)
 	}
-	err = s.store.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
-		owner, err := tx.GetAccountByPhone(ctx, num.E164)
-		switch {
-		case err == nil:
+	// The number is looked up outside a transaction and the code's message enqueued on its own (in
+	// a group insert with concurrent ones): the hot path of a sign-up holds no transaction. A number
+	// taken between the lookup and the message gets a code that RegisterPhoneComplete then answers
+	// with phone_taken, as for a number taken after its code was sent.
+	owner, err := s.store.GetAccountByPhone(ctx, num.E164)
+	switch {
+	case err == nil:
+		err = s.store.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
 			return s.registerPhoneExisting(ctx, tx, owner, locale)
-		case !errors.Is(err, records.ErrNotFound):
-			return fmt.Errorf("look up phone: %w", err)
-		}
-		return s.queueSMS(ctx, tx, s.codeSMS(num.E164, SMSRegister, locale, code, ttl))
-	})
+		})
+	case errors.Is(err, records.ErrNotFound):
+		err = s.queueSMS(ctx, nil, s.codeSMS(num.E164, SMSRegister, locale, code, ttl))
+	default:
+		err = fmt.Errorf("look up phone: %w", err)
+	}
 	if err != nil {
 		return StartResult{}, fail("register phone start", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/account"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/jobs"
 	"github.com/gatehouse/gatehouse/internal/mail"
 	"github.com/gatehouse/gatehouse/internal/otp"
 	"github.com/gatehouse/gatehouse/internal/password"
@@ -29,6 +30,7 @@ import (
 // copy of each message so that tests can read codes and check that nothing was sent without waiting.
 type textLog struct {
 	sealer *sms.Sealer
+	queue  jobs.Queue // for messages queued on their own (tx nil)
 	mu     sync.Mutex
 	msgs   []account.SMS
 }
@@ -36,7 +38,11 @@ type textLog struct {
 var _ account.SMSQueue = (*textLog)(nil)
 
 func (l *textLog) QueueSMS(ctx context.Context, tx records.Tx, m account.SMS) error {
-	if err := sms.Queue(ctx, tx, l.sealer, sms.Outgoing(m)); err != nil {
+	var q sms.QueueTx = l.queue
+	if tx != nil {
+		q = tx
+	}
+	if err := sms.Queue(ctx, q, l.sealer, sms.Outgoing(m)); err != nil {
 		return err
 	}
 	l.mu.Lock()

@@ -25,9 +25,11 @@ type SMS struct {
 }
 
 // SMSQueue enqueues a text message in the transaction of the change that causes it, so that the
-// message exists if and only if the change commits. The program wires it to sms.Queue with the
-// sms.Sealer that keeps the codes unreadable in the job table (the package does not import
-// internal/sms, whose providers speak HTTP).
+// message exists if and only if the change commits. A nil tx means that no change goes with the
+// message: it is enqueued on its own, and QueueSMS returns once it is written (the queue writes
+// concurrent messages together). The program wires it to sms.Queue with the sms.Sealer that keeps
+// the codes unreadable in the job table (the package does not import internal/sms, whose providers
+// speak HTTP).
 type SMSQueue interface {
 	QueueSMS(ctx context.Context, tx records.Tx, m SMS) error
 }
@@ -131,7 +133,7 @@ func (s *Service) noticeSMS(to, purpose, locale string) SMS {
 	return SMS{To: to, Purpose: purpose, Locale: locale, Data: map[string]string{SMSKeyApp: s.opts.AppName}}
 }
 
-// queueSMS enqueues m in tx.
+// queueSMS enqueues m in tx, or on its own when tx is nil.
 func (s *Service) queueSMS(ctx context.Context, tx records.Tx, m SMS) error {
 	if err := s.sms.QueueSMS(ctx, tx, m); err != nil {
 		return fmt.Errorf("queue %s sms to %s: %w", m.Purpose, phone.Mask(m.To), err)

@@ -53,6 +53,8 @@ type Runner[TTx any] struct {
 	stopOnce sync.Once
 	stopErr  error
 	draining chan struct{}
+
+	batch *batcher
 }
 
 var _ Queue = (*Runner[any])(nil)
@@ -96,7 +98,7 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], workers *Workers, cfg Co
 	if translate == nil {
 		translate = func(err error) error { return err }
 	}
-	return &Runner[TTx]{
+	r := &Runner[TTx]{
 		client:    client,
 		driver:    driver,
 		schema:    opts.Schema,
@@ -105,7 +107,12 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], workers *Workers, cfg Co
 		logger:    cfg.Logger,
 		translate: translate,
 		draining:  make(chan struct{}),
-	}, nil
+	}
+	r.batch = &batcher{insert: func(ctx context.Context, params []river.InsertManyParams) error {
+		_, err := client.InsertMany(ctx, params)
+		return err
+	}}
+	return r, nil
 }
 
 // Start starts this node's workers. Cancelling ctx later stops them abruptly (River's hard stop),
@@ -177,13 +184,19 @@ func (r *Runner[TTx]) stop(ctx context.Context) error {
 // worker slot is busy). Readiness checks and tests watch it.
 func (r *Runner[TTx]) Draining() <-chan struct{} { return r.draining }
 
-// Enqueue adds a job outside any transaction.
+// Enqueue adds a job outside any transaction. Concurrent calls are written together, in one
+// transaction per batch (group insert): Enqueue returns once the batch holding the job has
+// committed, or with the batch's error. A cancelled ctx does not abandon the job: Enqueue still says
+// whether it was written.
 func (r *Runner[TTx]) Enqueue(ctx context.Context, args Args, opts *InsertOpts) error {
 	ro, err := r.insertOpts(opts)
 	if err != nil {
 		return fmt.Errorf("jobs: enqueue %s: %w", args.Kind(), err)
 	}
-	if _, err := r.client.Insert(ctx, args, ro); err != nil {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("jobs: enqueue %s: %w", args.Kind(), err)
+	}
+	if err := r.batch.add(river.InsertManyParams{Args: args, InsertOpts: ro}); err != nil {
 		return fmt.Errorf("jobs: enqueue %s: %w", args.Kind(), r.translate(err))
 	}
 	return nil

@@ -35,6 +35,7 @@ func RunQueue(t *testing.T, newDatabase func(t *testing.T) RecordsOpener) {
 		{"StopCancelsWhenContextEnds", queueStopCancels},
 		{"StartStopWithoutHandlers", queueNoHandlers},
 		{"UnknownQueue", queueUnknownQueue},
+		{"ConcurrentEnqueue", queueConcurrentEnqueue},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -338,5 +339,39 @@ func queueUnknownQueue(t *testing.T, open RecordsOpener) {
 	recordsMust(t, "Enqueue into a configured queue", s.Queue().Enqueue(ctx, recordsNoopArgs{}, &jobs.InsertOpts{Queue: "mail"}))
 	if st := recordsStats(t, s); st.Available != 1 {
 		t.Errorf("Stats = %+v; want 1 available", st)
+	}
+}
+
+// queueConcurrentEnqueue enqueues from many goroutines at once, which the runner writes in group
+// inserts: every job must be written exactly once, with its own options, and run once.
+func queueConcurrentEnqueue(t *testing.T, open RecordsOpener) {
+	const n = 64
+	rec := &queueRecorder{}
+	w := jobs.NewWorkers()
+	recordsMust(t, "Handle", jobs.Handle(w, rec.handle))
+	s := recordsOpenMigrated(t, open, RecordsOptions{Workers: w, Jobs: recordsJobs()})
+	ctx := recordsCtx(t)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			opts := &jobs.InsertOpts{MaxAttempts: 1 + i%3}
+			errs[i] = s.Queue().Enqueue(ctx, queueCountArgs{Key: fmt.Sprint(i)}, opts)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		recordsMust(t, fmt.Sprintf("Enqueue %d", i), err)
+	}
+	if st := recordsStats(t, s); st != (jobs.Stats{Available: n}) {
+		t.Fatalf("Stats after %d concurrent Enqueue calls = %+v; want %d available", n, st, n)
+	}
+	recordsStart(t, s)
+	recordsWaitStats(t, s, "every job to complete", func(st jobs.Stats) bool { return st.Completed == n })
+	for i := range n {
+		runs := rec.get(fmt.Sprint(i))
+		if len(runs) != 1 || runs[0].MaxAttempts != 1+i%3 {
+			t.Fatalf("job %d ran as %+v; want once, with max attempts %d", i, runs, 1+i%3)
+		}
 	}
 }
