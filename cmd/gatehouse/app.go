@@ -50,10 +50,11 @@ func newLogger(cfg *config.Config, stdout io.Writer) (*slog.Logger, io.Closer, e
 // openRecords opens the configured records store (SQLite or PostgreSQL) with its job queue.
 func openRecords(ctx context.Context, cfg *config.Config, logger *slog.Logger, workers *jobs.Workers) (recordsDB, error) {
 	jobsCfg := jobs.Config{
-		Workers:      cfg.Jobs.Workers,
-		MaxAttempts:  cfg.Jobs.MaxAttempts,
-		PollInterval: cfg.Jobs.PollInterval,
-		Logger:       logger,
+		Workers:       cfg.Jobs.Workers,
+		MaxAttempts:   cfg.Jobs.MaxAttempts,
+		PollInterval:  cfg.Jobs.PollInterval,
+		FetchCooldown: cfg.Jobs.FetchCooldown,
+		Logger:        logger,
 	}
 	switch cfg.DatabaseBackend() {
 	case records.BackendPostgres:

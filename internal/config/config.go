@@ -126,6 +126,8 @@ type Jobs struct {
 	Workers      int           // GATEHOUSE_JOBS_WORKERS: concurrent jobs per node
 	MaxAttempts  int           // GATEHOUSE_JOBS_MAX_ATTEMPTS before a job is kept as failed
 	PollInterval time.Duration // GATEHOUSE_JOBS_POLL_INTERVAL
+	// FetchCooldown is GATEHOUSE_JOBS_FETCH_COOLDOWN: the least time between two fetches.
+	FetchCooldown time.Duration
 }
 
 // Metrics configures the /metrics endpoint.

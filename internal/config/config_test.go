@@ -83,7 +83,7 @@ func TestZeroConfiguration(t *testing.T) {
 		Log: Log{
 			Level: "info", Format: "", MaxSizeMB: 100, MaxAgeDays: 28, MaxBackups: 10, Compress: true,
 		},
-		Jobs:    Jobs{Workers: 10, MaxAttempts: 8, PollInterval: time.Second},
+		Jobs:    Jobs{Workers: 20, MaxAttempts: 8, PollInterval: time.Second, FetchCooldown: 25 * time.Millisecond},
 		Metrics: Metrics{Enabled: true},
 		Token: Token{
 			Algorithm: "EdDSA", AccessTTL: 15 * time.Minute,
@@ -191,6 +191,7 @@ func TestParse(t *testing.T) {
 		{"GATEHOUSE_JOBS_WORKERS", "4", 4, func(c *Config) any { return c.Jobs.Workers }},
 		{"GATEHOUSE_JOBS_MAX_ATTEMPTS", "3", 3, func(c *Config) any { return c.Jobs.MaxAttempts }},
 		{"GATEHOUSE_JOBS_POLL_INTERVAL", "100ms", 100 * time.Millisecond, func(c *Config) any { return c.Jobs.PollInterval }},
+		{"GATEHOUSE_JOBS_FETCH_COOLDOWN", "5ms", 5 * time.Millisecond, func(c *Config) any { return c.Jobs.FetchCooldown }},
 		{"GATEHOUSE_METRICS_ENABLED", "0", false, func(c *Config) any { return c.Metrics.Enabled }},
 		{"GATEHOUSE_METRICS_TOKEN", "s3cr3t-token", "s3cr3t-token", func(c *Config) any { return c.Metrics.Token }},
 		{"GATEHOUSE_SMTP_RATE_PER_SECOND", "0", 0, func(c *Config) any { return c.SMTP.RatePerSecond }},

@@ -472,7 +472,7 @@ var keyTable = []key{
 
 	// Jobs.
 	key{
-		env: "GATEHOUSE_JOBS_WORKERS", file: "jobs.workers", def: "10",
+		env: "GATEHOUSE_JOBS_WORKERS", file: "jobs.workers", def: "20",
 		doc:     "Jobs (email, SMS, webhooks) run concurrently by each node.",
 		accepts: "whole number, 1 to 1000",
 		check:   func(c *Config) error { return checkRange(c.Jobs.Workers, 1, 1000) },
@@ -491,6 +491,16 @@ var keyTable = []key{
 			return checkDurationBetween(c.Jobs.PollInterval, 100*time.Millisecond, time.Hour)
 		},
 	}.with(durationVar(func(c *Config) *time.Duration { return &c.Jobs.PollInterval }, "1s")),
+	key{
+		env: "GATEHOUSE_JOBS_FETCH_COOLDOWN", file: "jobs.fetch_cooldown", def: "25ms",
+		doc: "Least time between two fetches of jobs by one node while jobs keep arriving. A node runs " +
+			"at most `GATEHOUSE_JOBS_WORKERS` jobs per fetch, so this and the workers bound its job rate " +
+			"(20 workers every 25ms: 800 jobs/s); shorter costs more database queries under load.",
+		accepts: "duration from 1ms to 1s",
+		check: func(c *Config) error {
+			return checkDurationBetween(c.Jobs.FetchCooldown, time.Millisecond, time.Second)
+		},
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Jobs.FetchCooldown }, "25ms")),
 
 	// Metrics.
 	key{

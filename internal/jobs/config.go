@@ -10,8 +10,11 @@ const (
 	DefaultWorkers      = 10
 	DefaultMaxAttempts  = 25
 	DefaultPollInterval = time.Second
-	DefaultRetryBase    = time.Second
-	DefaultRetryMax     = time.Hour
+	// DefaultFetchCooldown lets 10 workers run up to 400 jobs/s (River's own default, 100ms, caps
+	// them at 100/s, below the sign-up rates the service is built for).
+	DefaultFetchCooldown = 25 * time.Millisecond
+	DefaultRetryBase     = time.Second
+	DefaultRetryMax      = time.Hour
 )
 
 // Config configures the job queue of one node. The zero value means the defaults above (and, for
@@ -27,6 +30,10 @@ type Config struct {
 	// PollInterval is how often workers look for new jobs when no notification arrives (always on
 	// SQLite, which has no LISTEN/NOTIFY).
 	PollInterval time.Duration
+	// FetchCooldown is the least time between two fetches while jobs keep arriving; with Workers it
+	// bounds the node's job rate (Workers jobs per fetch). Zero means DefaultFetchCooldown; it never
+	// exceeds PollInterval.
+	FetchCooldown time.Duration
 	// RetryBase is the first retry's upper bound: attempt n waits a random time in
 	// [0, RetryBase·2^(n-1)], capped at RetryMax (exponential backoff with full jitter).
 	RetryBase time.Duration
@@ -52,6 +59,9 @@ func (c Config) withDefaults(pollDefault time.Duration) Config {
 		if pollDefault > 0 {
 			c.PollInterval = pollDefault
 		}
+	}
+	if c.FetchCooldown <= 0 {
+		c.FetchCooldown = DefaultFetchCooldown
 	}
 	if c.RetryBase <= 0 {
 		c.RetryBase = DefaultRetryBase

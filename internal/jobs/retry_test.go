@@ -110,7 +110,7 @@ func TestConfigDefaults(t *testing.T) {
 	}{
 		{"zero value", Config{}, 0, func(t *testing.T, c Config) {
 			if c.Workers != DefaultWorkers || c.MaxAttempts != DefaultMaxAttempts || c.PollInterval != DefaultPollInterval ||
-				c.RetryBase != DefaultRetryBase || c.RetryMax != DefaultRetryMax || c.Logger == nil {
+				c.FetchCooldown != DefaultFetchCooldown || c.RetryBase != DefaultRetryBase || c.RetryMax != DefaultRetryMax || c.Logger == nil {
 				t.Errorf("defaults not applied: %+v", c)
 			}
 		}},
@@ -119,8 +119,8 @@ func TestConfigDefaults(t *testing.T) {
 				t.Errorf("PollInterval = %v", c.PollInterval)
 			}
 		}},
-		{"explicit values kept", Config{Workers: 3, MaxAttempts: 2, PollInterval: time.Millisecond, RetryBase: time.Millisecond, RetryMax: time.Second}, time.Hour, func(t *testing.T, c Config) {
-			if c.Workers != 3 || c.MaxAttempts != 2 || c.PollInterval != time.Millisecond || c.RetryBase != time.Millisecond || c.RetryMax != time.Second {
+		{"explicit values kept", Config{Workers: 3, MaxAttempts: 2, PollInterval: time.Millisecond, FetchCooldown: 7 * time.Millisecond, RetryBase: time.Millisecond, RetryMax: time.Second}, time.Hour, func(t *testing.T, c Config) {
+			if c.Workers != 3 || c.MaxAttempts != 2 || c.PollInterval != time.Millisecond || c.FetchCooldown != 7*time.Millisecond || c.RetryBase != time.Millisecond || c.RetryMax != time.Second {
 				t.Errorf("values changed: %+v", c)
 			}
 		}},

@@ -71,7 +71,7 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], workers *Workers, cfg Co
 	}
 	rc := &river.Config{
 		DiscardedJobRetentionPeriod: discardedRetention,
-		FetchCooldown:               min(river.FetchCooldownDefault, poll),
+		FetchCooldown:               min(max(cfg.FetchCooldown, river.FetchCooldownMin), poll),
 		FetchPollInterval:           poll,
 		Logger:                      riverLogger(cfg.Logger),
 		MaxAttempts:                 cfg.MaxAttempts,
