@@ -153,6 +153,18 @@ func (a *app) buildAuth(ctx context.Context) (_ *httpapi.Auth, stop func(), err 
 		stop()
 		return nil, nil, fmt.Errorf("accounts: %w", err)
 	}
+	// The profile near cache serves only while this node hears the other nodes' invalidations.
+	if err := accounts.Start(bg); err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("subscribe to profile invalidations: %w", err)
+	}
+	stopSessions := stop
+	stop = func() {
+		stopSessions()
+		if err := accounts.Close(); err != nil && !errors.Is(err, context.Canceled) {
+			logger.Warn("close the profile invalidation subscription", "err", err)
+		}
+	}
 	// GET /api/v1/dev/outbox exists only while no real provider is configured at all (API.md).
 	served := outbox
 	if cfg.MailSender() != config.MailDevOutbox || (cfg.SMSProvider() != config.SMSDevOutbox && cfg.SMSProvider() != config.SMSNone) {

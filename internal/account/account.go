@@ -1,12 +1,12 @@
 // Package account owns the life of an account seen from its owner: email sign-up with a
 // verification link and code, phone sign-up with a text-message code, sign-in with a password (by
 // email or phone number) or with a one-time code, token refresh and sign-out, the profile (read
-// through a cache in the ephemeral store), the change of phone number, and deletion. It speaks to
-// storage only through records.Store and ephemeral.Store, and leaves hashing to internal/password,
-// access tokens to internal/token, sessions and refresh tokens to internal/session, one-time codes
-// and their sending limits to internal/otp, phone number parsing to internal/phone, the audit log to
-// internal/audit, email to internal/mail and text messages to an SMSQueue (internal/sms). The HTTP
-// layer maps its *gatehouse.Error values to responses.
+// through a cache in process and one in the ephemeral store), the change of phone number, and
+// deletion. It speaks to storage only through records.Store and ephemeral.Store, and leaves hashing
+// to internal/password, access tokens to internal/token, sessions and refresh tokens to
+// internal/session, one-time codes and their sending limits to internal/otp, phone number parsing
+// to internal/phone, the audit log to internal/audit, email to internal/mail and text messages to an
+// SMSQueue (internal/sms). The HTTP layer maps its *gatehouse.Error values to responses.
 //
 // Answers that could tell whether an account exists (sign-up of a taken email or number, sign-in
 // with an unknown identifier, a code requested for an unknown identifier, resend of a verification)
@@ -147,6 +147,12 @@ type Options struct {
 	CodeKey []byte
 	// ProfileCacheTTL is how long a profile stays in the ephemeral store; default 5 min.
 	ProfileCacheTTL time.Duration
+	// LocalProfileTTL is how long a profile read stays in the node's own memory (the near cache in
+	// front of the ephemeral store); default DefaultLocalProfileTTL (1 s). Changes made through any
+	// Service reach every started node at once by publish/subscribe; this TTL bounds how long a node
+	// that missed the announcement answers with the old profile. The near cache serves only while
+	// the Service is started (see Start): without Start there is none.
+	LocalProfileTTL time.Duration
 	// DefaultRegion is the ISO 3166-1 alpha-2 country ("KW") that phone numbers written without
 	// their country code are read in; "" accepts only numbers with a country code.
 	DefaultRegion string
@@ -175,6 +181,7 @@ type Service struct {
 	now      func() time.Time
 	rand     io.Reader
 	log      *slog.Logger
+	near     *nearCache
 
 	opts      Options
 	publicURL string // without a trailing slash
@@ -216,6 +223,7 @@ func NewService(deps Deps, opts Options) (*Service, error) {
 		{"VerifyCodeTTL", opts.VerifyCodeTTL},
 		{"ResendCooldown", opts.ResendCooldown},
 		{"ProfileCacheTTL", opts.ProfileCacheTTL},
+		{"LocalProfileTTL", opts.LocalProfileTTL},
 		{"RecentAuthWindow", opts.RecentAuthWindow},
 	} {
 		if d.v < 0 {
@@ -258,6 +266,9 @@ func NewService(deps Deps, opts Options) (*Service, error) {
 	if opts.ProfileCacheTTL == 0 {
 		opts.ProfileCacheTTL = DefaultProfileCacheTTL
 	}
+	if opts.LocalProfileTTL == 0 {
+		opts.LocalProfileTTL = DefaultLocalProfileTTL
+	}
 	if opts.RecentAuthWindow == 0 {
 		opts.RecentAuthWindow = DefaultRecentAuthWindow
 	}
@@ -275,6 +286,7 @@ func NewService(deps Deps, opts Options) (*Service, error) {
 		now:       deps.Now,
 		rand:      deps.Rand,
 		log:       deps.Logger,
+		near:      newNearCache(opts.LocalProfileTTL, localProfileCacheSize),
 		opts:      opts,
 		publicURL: strings.TrimRight(u.String(), "/"),
 	}

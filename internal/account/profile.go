@@ -74,12 +74,18 @@ func errAccountNotFound() *gatehouse.Error {
 	return &gatehouse.Error{Code: gatehouse.ENOTFOUND, Message: "The account does not exist."}
 }
 
-// Profile returns an account (without its password hash), read through the profile cache so that
-// the common case costs no database query. An unknown or deleted account is ENOTFOUND. When the
-// ephemeral store fails, Profile reads the database.
+// Profile returns an account (without its password hash), read through the near cache (in
+// process, see Start) and the profile cache in the ephemeral store, so that the common case costs no
+// round trip and no database query. An unknown or deleted account is ENOTFOUND. When the ephemeral
+// store fails, Profile reads the database.
 func (s *Service) Profile(ctx context.Context, accountID string) (*gatehouse.Account, error) {
 	if accountID == "" {
 		return nil, errAccountNotFound()
+	}
+	now := s.now()
+	a, epoch, ok := s.near.lookup(accountID, now)
+	if ok {
+		return live(a)
 	}
 	key := profileKey(accountID)
 	b, err := s.eph.Get(ctx, key)
@@ -87,10 +93,9 @@ func (s *Service) Profile(ctx context.Context, accountID string) (*gatehouse.Acc
 	case err == nil && string(b) != tombstone:
 		var c cachedProfile
 		if jerr := json.Unmarshal(b, &c); jerr == nil && c.Format == profileFormat && c.ID == accountID {
-			if c.Status == gatehouse.AccountDeleted {
-				return nil, errAccountNotFound()
-			}
-			return c.account(), nil
+			a = c.account()
+			s.near.store(a, epoch, now)
+			return live(a)
 		}
 		s.log.WarnContext(ctx, "profile cache: unreadable entry", slog.String("account_id", accountID))
 	case err != nil && !errors.Is(err, ephemeral.ErrNotFound):
@@ -99,7 +104,7 @@ func (s *Service) Profile(ctx context.Context, accountID string) (*gatehouse.Acc
 	cached := err == nil // a tombstone or an unreadable entry: do not fill
 
 	start := s.now()
-	a, err := s.store.GetAccount(ctx, accountID)
+	a, err = s.store.GetAccount(ctx, accountID)
 	if errors.Is(err, records.ErrNotFound) {
 		return nil, errAccountNotFound()
 	}
@@ -109,10 +114,17 @@ func (s *Service) Profile(ctx context.Context, accountID string) (*gatehouse.Acc
 	if !cached && s.now().Sub(start) < maxFillDelay {
 		s.fill(ctx, a)
 	}
+	p := public(a)
+	s.near.store(p, epoch, now)
+	return live(p)
+}
+
+// live returns a, or ENOTFOUND when the account is deleted.
+func live(a *gatehouse.Account) (*gatehouse.Account, error) {
 	if a.Status == gatehouse.AccountDeleted {
 		return nil, errAccountNotFound()
 	}
-	return public(a), nil
+	return a, nil
 }
 
 // fill adds a to the cache unless an entry (or a tombstone) is there.
@@ -128,11 +140,18 @@ func (s *Service) fill(ctx context.Context, a *gatehouse.Account) {
 }
 
 // InvalidateProfile drops an account from the profile cache (replacing the entry with a short
-// tombstone). The Service does so after each change it commits, logging a failure (the entry then
-// expires by itself within ProfileCacheTTL); code elsewhere that changes an account
+// tombstone) and from the near cache of every node (its own at once, the others' when the
+// announcement reaches them). The Service does so after each change it commits, logging a failure
+// (the entry then expires by itself within ProfileCacheTTL); code elsewhere that changes an account
 // (administration, password reset) must call it after its commit too.
 func (s *Service) InvalidateProfile(ctx context.Context, accountID string) error {
-	if err := s.eph.Set(ctx, profileKey(accountID), []byte(tombstone), min(tombstoneTTL, s.opts.ProfileCacheTTL)); err != nil {
+	err := s.eph.Set(ctx, profileKey(accountID), []byte(tombstone), min(tombstoneTTL, s.opts.ProfileCacheTTL))
+	// The local drop and the announcement come after the tombstone: a read that starts once they have
+	// been seen finds the tombstone, so it reads the database rather than the old entry. They happen
+	// even when the tombstone could not be written, to shorten the staleness where they can.
+	s.near.drop(accountID)
+	s.announceInvalidation(ctx, accountID)
+	if err != nil {
 		return fmt.Errorf("invalidate profile %s: %w", accountID, err)
 	}
 	return nil

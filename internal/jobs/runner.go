@@ -194,7 +194,7 @@ func (r *Runner[TTx]) Enqueue(ctx context.Context, args Args, opts *InsertOpts) 
 		return fmt.Errorf("jobs: enqueue %s: %w", args.Kind(), err)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("jobs: enqueue %s: %w", args.Kind(), err)
+		return fmt.Errorf("jobs: enqueue %s: %w", args.Kind(), r.translate(err))
 	}
 	if err := r.batch.add(river.InsertManyParams{Args: args, InsertOpts: ro}); err != nil {
 		return fmt.Errorf("jobs: enqueue %s: %w", args.Kind(), r.translate(err))
