@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river/riverdriver/riversqlite"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite"
 
 	"github.com/gatehouse/gatehouse/internal/jobs"
 	"github.com/gatehouse/gatehouse/internal/records"
@@ -159,10 +159,7 @@ func openPool(ctx context.Context, path string, busy time.Duration, write bool) 
 	if write {
 		kind = "write"
 	}
-	pool, err := sql.Open("sqlite", dsn(path, busy, write))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s pool on %s: %w", kind, path, err)
-	}
+	pool := sql.OpenDB(&connector{dsn: dsn(path, busy, write), drv: &sqlite.Driver{}})
 	if err := pool.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlite: open %s pool on %s: %w", kind, path, translate(err)), pool.Close())
 	}
