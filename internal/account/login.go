@@ -187,27 +187,24 @@ func (s *Service) login(ctx context.Context, id, pw string, meta session.ClientM
 }
 
 // startSession starts a session of a (meta.AMR says how the user signed in), records the sign-in
-// with data (and the AMR) in the audit log, and issues the tokens, all in tx.
+// with data (and the AMR) in the audit log, and issues the tokens, all in tx. The session, its
+// refresh token and the event are written together (one round trip on PostgreSQL).
 func (s *Service) startSession(ctx context.Context, tx records.Tx, a *gatehouse.Account, meta session.ClientMeta, data map[string]any) (*Tokens, error) {
-	sess, refresh, err := s.sessions.Start(ctx, tx, a.ID, meta)
-	if err != nil {
-		return nil, fmt.Errorf("start session: %w", err)
-	}
 	ev := map[string]any{"amr": meta.AMR}
 	for k, v := range data {
 		ev[k] = v
 	}
-	if err := s.record(ctx, tx, gatehouse.AuditEvent{
+	sess, refresh, err := s.sessions.StartRecorded(ctx, tx, a.ID, meta, gatehouse.AuditEvent{
 		Action:    audit.ActionSessionLogin,
 		Outcome:   audit.OutcomeSuccess,
 		ActorID:   a.ID,
 		SubjectID: a.ID,
-		SessionID: sess.ID,
 		IP:        meta.IP,
 		UserAgent: meta.UserAgent,
 		Data:      ev,
-	}); err != nil {
-		return nil, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start session: %w", err)
 	}
 	// Signed inside the transaction so that a failure leaves no session behind.
 	return s.issue(a, sess, refresh)

@@ -32,27 +32,36 @@ func (t *tx) InsertAuditEvent(ctx context.Context, e *gatehouse.AuditEvent) erro
 // microsecond (timestamptz); empty strings are stored as NULL; Data is stored as a jsonb object, NULL
 // when empty, and must therefore be encodable as JSON.
 func insertAuditEvent(ctx context.Context, q querier, e *gatehouse.AuditEvent) error {
+	args, err := auditEventArgs(e)
+	if err != nil {
+		return err
+	}
+	if _, err := q.Exec(ctx, insertAuditEventSQL, args...); err != nil {
+		return fmt.Errorf("postgres: insert audit event %s (%s): %w", e.ID, e.Action, translateCtx(ctx, err))
+	}
+	return nil
+}
+
+const insertAuditEventSQL = `INSERT INTO audit_events
+	(id, action, outcome, reason, actor_id, subject_id, session_id, ip, user_agent, request_id, data, created_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)`
+
+// auditEventArgs checks e and returns the parameters of insertAuditEventSQL.
+func auditEventArgs(e *gatehouse.AuditEvent) ([]any, error) {
 	if e.ID == "" || e.Action == "" || e.Outcome == "" || e.CreatedAt.IsZero() {
-		return fmt.Errorf("postgres: insert audit event %q (%s): ID, Action, Outcome and CreatedAt are required", e.ID, e.Action)
+		return nil, fmt.Errorf("postgres: insert audit event %q (%s): ID, Action, Outcome and CreatedAt are required", e.ID, e.Action)
 	}
 	var data any
 	if len(e.Data) > 0 {
 		b, err := json.Marshal(e.Data)
 		if err != nil {
-			return fmt.Errorf("postgres: insert audit event %s (%s): encode data: %w", e.ID, e.Action, err)
+			return nil, fmt.Errorf("postgres: insert audit event %s (%s): encode data: %w", e.ID, e.Action, err)
 		}
 		data = string(b)
 	}
-	const stmt = `INSERT INTO audit_events
-		(id, action, outcome, reason, actor_id, subject_id, session_id, ip, user_agent, request_id, data, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)`
-	_, err := q.Exec(ctx, stmt, e.ID, e.Action, e.Outcome, nullText(e.Reason), nullText(e.ActorID),
+	return []any{e.ID, e.Action, e.Outcome, nullText(e.Reason), nullText(e.ActorID),
 		nullText(e.SubjectID), nullText(e.SessionID), nullText(e.IP), nullText(e.UserAgent),
-		nullText(e.RequestID), data, e.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("postgres: insert audit event %s (%s): %w", e.ID, e.Action, translateCtx(ctx, err))
-	}
-	return nil
+		nullText(e.RequestID), data, e.CreatedAt}, nil
 }
 
 // GetAuditEvent reads one audit event, or records.ErrNotFound. Data comes back as decoded JSON: numbers

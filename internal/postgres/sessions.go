@@ -12,6 +12,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/records"
 )
 
+var _ records.RefreshRotator = (*DB)(nil)
+
 const sessionColumns = `id, account_id, user_agent, device, ip, location, amr, created_at, last_active_at,
 	expires_at, revoked_at, revoke_reason`
 
@@ -36,18 +38,65 @@ func (t *tx) ListSessions(ctx context.Context, accountID string) ([]*gatehouse.S
 }
 
 func (t *tx) CreateSession(ctx context.Context, s *gatehouse.Session) error {
-	amr, err := sessionAMR(s.AMR)
-	if err != nil {
-		return fmt.Errorf("postgres: create session %s: %w", s.ID, err)
+	args, err := sessionArgs(s)
+	if err == nil {
+		_, err = t.tx.Exec(ctx, insertSessionSQL, args...)
 	}
-	const q = `INSERT INTO sessions (` + sessionColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
-	_, err = t.tx.Exec(ctx, q, s.ID, s.AccountID, s.UserAgent, s.Device, s.IP, s.Location, amr,
-		s.CreatedAt, s.LastActiveAt, s.ExpiresAt,
-		timeArg(s.RevokedAt), s.RevokeReason)
 	if err != nil {
 		return fmt.Errorf("postgres: create session %s: %w", s.ID, translateCtx(ctx, err))
 	}
 	return nil
+}
+
+const insertSessionSQL = `INSERT INTO sessions (` + sessionColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+
+// sessionArgs returns the parameters of insertSessionSQL.
+func sessionArgs(s *gatehouse.Session) ([]any, error) {
+	amr, err := sessionAMR(s.AMR)
+	if err != nil {
+		return nil, err
+	}
+	return []any{s.ID, s.AccountID, s.UserAgent, s.Device, s.IP, s.Location, amr,
+		s.CreatedAt, s.LastActiveAt, s.ExpiresAt, timeArg(s.RevokedAt), s.RevokeReason}, nil
+}
+
+// StartSession sends the inserts of the session, its first token and the event as one batch: one
+// round trip.
+func (t *tx) StartSession(ctx context.Context, s *gatehouse.Session, first *gatehouse.RefreshToken, e *gatehouse.AuditEvent) error {
+	sessArgs, err := sessionArgs(s)
+	if err != nil {
+		return fmt.Errorf("postgres: create session %s: %w", s.ID, err)
+	}
+	b := &pgx.Batch{}
+	b.Queue(insertSessionSQL, sessArgs...)
+	b.Queue(insertRefreshTokenSQL, refreshTokenArgs(first)...)
+	if e != nil {
+		eventArgs, err := auditEventArgs(e)
+		if err != nil {
+			return err
+		}
+		b.Queue(insertAuditEventSQL, eventArgs...)
+	}
+	br := t.tx.SendBatch(ctx, b)
+	err = func() error {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("postgres: create session %s: %w", s.ID, translateCtx(ctx, err))
+		}
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("postgres: create refresh token of session %s: %w", first.SessionID, translateCtx(ctx, err))
+		}
+		if e == nil {
+			return nil
+		}
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("postgres: insert audit event %s (%s): %w", e.ID, e.Action, translateCtx(ctx, err))
+		}
+		return nil
+	}()
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("postgres: start session %s: %w", s.ID, translateCtx(ctx, cerr))
+	}
+	return err
 }
 
 func (t *tx) UpdateSession(ctx context.Context, s *gatehouse.Session) error {
@@ -90,13 +139,18 @@ func (t *tx) RevokeSessions(ctx context.Context, accountID, exceptID string, at 
 }
 
 func (t *tx) CreateRefreshToken(ctx context.Context, rt *gatehouse.RefreshToken) error {
-	const q = `INSERT INTO refresh_tokens (` + refreshTokenColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
-	_, err := t.tx.Exec(ctx, q, rt.Hash, rt.SessionID, rt.AccountID, rt.Generation,
-		rt.CreatedAt, rt.ExpiresAt, timeArg(rt.UsedAt), nullBytes(rt.ReplacedBy))
-	if err != nil {
+	if _, err := t.tx.Exec(ctx, insertRefreshTokenSQL, refreshTokenArgs(rt)...); err != nil {
 		return fmt.Errorf("postgres: create refresh token of session %s: %w", rt.SessionID, translateCtx(ctx, err))
 	}
 	return nil
+}
+
+const insertRefreshTokenSQL = `INSERT INTO refresh_tokens (` + refreshTokenColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+// refreshTokenArgs returns the parameters of insertRefreshTokenSQL.
+func refreshTokenArgs(rt *gatehouse.RefreshToken) []any {
+	return []any{rt.Hash, rt.SessionID, rt.AccountID, rt.Generation,
+		rt.CreatedAt, rt.ExpiresAt, timeArg(rt.UsedAt), nullBytes(rt.ReplacedBy)}
 }
 
 // GetRefreshTokenForUpdate locks the token's row (SELECT ... FOR UPDATE) until the transaction
@@ -163,9 +217,7 @@ func (t *tx) RotateRefreshToken(ctx context.Context, old, successor *gatehouse.R
 		}
 	}
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO refresh_tokens (`+refreshTokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		successor.Hash, successor.SessionID, successor.AccountID, successor.Generation,
-		successor.CreatedAt, successor.ExpiresAt, timeArg(successor.UsedAt), nullBytes(successor.ReplacedBy))
+	b.Queue(insertRefreshTokenSQL, refreshTokenArgs(successor)...)
 	b.Queue(`UPDATE refresh_tokens SET used_at = $1, replaced_by = $2 WHERE hash = $3`,
 		timeArg(old.UsedAt), nullBytes(old.ReplacedBy), old.Hash)
 	if s != nil {
@@ -207,6 +259,73 @@ func sendRotation(br pgx.BatchResults, session bool) (err error) {
 		return fmt.Errorf("update session: %w", err)
 	}
 	return nil
+}
+
+// rotateLiveSQL is RotateLiveRefreshToken in one statement. cur reads and locks the token and its
+// session as GetRefreshTokenAndSessionForUpdate does: a statement that waited for the token's lock
+// goes on with both rows as the other transaction left them. live keeps the row when
+// RefreshRotation.Live would; the three writes act only on what live kept. Data-modifying CTEs all
+// see the rows as cur read them, so each states its own condition: the used mark and the activity
+// join live, and the activity's condition is RefreshRotation.Touches.
+//
+// $1 hash, $2 successor hash, $3 At, $4 ActiveSince, $5 TouchBy, $6 IP, $7 Location.
+const rotateLiveSQL = `WITH cur AS MATERIALIZED (
+		SELECT rt.generation, rt.expires_at AS token_expires_at, rt.used_at,
+			s.id, s.account_id, s.user_agent, s.device, s.ip, s.location, s.amr, s.created_at, s.last_active_at,
+			s.expires_at, s.revoked_at, s.revoke_reason
+		FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
+		WHERE rt.hash = $1::bytea
+		FOR UPDATE OF rt FOR NO KEY UPDATE OF s
+	), live AS (
+		SELECT * FROM cur
+		WHERE used_at IS NULL AND token_expires_at > $3::timestamptz
+			AND revoked_at IS NULL AND expires_at > $3::timestamptz AND last_active_at >= $4::timestamptz
+	), successor AS (
+		INSERT INTO refresh_tokens (hash, session_id, account_id, generation, created_at, expires_at)
+		SELECT $2::bytea, id, account_id, generation + 1, $3::timestamptz, expires_at FROM live
+	), used AS (
+		UPDATE refresh_tokens SET used_at = $3::timestamptz, replaced_by = $2::bytea
+		FROM live WHERE refresh_tokens.hash = $1::bytea
+		RETURNING 1
+	), touched AS (
+		UPDATE sessions SET last_active_at = $3::timestamptz,
+			ip = CASE WHEN $6::text = '' THEN sessions.ip ELSE $6::text END,
+			location = CASE WHEN $6::text = '' THEN sessions.location ELSE $7::text END
+		FROM live
+		WHERE sessions.id = live.id AND (live.last_active_at <= $5::timestamptz
+			OR ($6::text <> '' AND (live.ip <> $6::text OR live.location <> $7::text)))
+		RETURNING 1
+	)
+	SELECT id, account_id, user_agent, device, ip, location, amr, created_at, last_active_at,
+		expires_at, revoked_at, revoke_reason, EXISTS (SELECT FROM used), EXISTS (SELECT FROM touched)
+	FROM cur`
+
+// RotateLiveRefreshToken runs the rotation as one statement outside any transaction: one round trip
+// instead of four (begin, the locking select, the writes, commit), and the lock is held for no longer
+// than the statement.
+func (db *DB) RotateLiveRefreshToken(ctx context.Context, r *records.RefreshRotation) (*gatehouse.Session, bool, error) {
+	var (
+		s                gatehouse.Session
+		amr              []byte
+		rotated, touched bool
+	)
+	err := db.pool.QueryRow(ctx, rotateLiveSQL, r.Hash, r.Successor, r.At, r.ActiveSince, r.TouchBy, r.IP, r.Location).Scan(
+		&s.ID, &s.AccountID, &s.UserAgent, &s.Device, &s.IP, &s.Location, &amr,
+		timeDest{&s.CreatedAt}, timeDest{&s.LastActiveAt}, timeDest{&s.ExpiresAt}, timeDest{&s.RevokedAt}, &s.RevokeReason,
+		&rotated, &touched)
+	if err != nil {
+		return nil, false, fmt.Errorf("postgres: rotate refresh token: %w", translateCtx(ctx, err))
+	}
+	if !rotated {
+		return nil, false, nil
+	}
+	if err := json.Unmarshal(amr, &s.AMR); err != nil {
+		return nil, false, fmt.Errorf("postgres: rotate refresh token: decode amr of session %s: %w", s.ID, err)
+	}
+	if touched {
+		r.Touch(&s)
+	}
+	return &s, true, nil
 }
 
 func getSession(ctx context.Context, q querier, id string) (*gatehouse.Session, error) {

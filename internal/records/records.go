@@ -48,6 +48,8 @@ type Store interface {
 	// Reads on hot paths run outside transactions (on SQLite, on the read pool).
 	AccountReader
 	SessionReader
+	// The common case of a refresh is one atomic write of its own.
+	RefreshRotator
 	AuditWriter
 	MailDeliveries
 	token.KeyStore

@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/google/uuid"
+
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/memory"
 	"github.com/gatehouse/gatehouse/internal/records"
 	"github.com/gatehouse/gatehouse/internal/session"
@@ -78,6 +81,34 @@ func BenchmarkRefreshParallel(b *testing.B) {
 					tok = next
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkSignInTx measures the transaction of a password sign-in after the hash check: the account
+// read again, then the session, its first refresh token and the sign-in event written together.
+func BenchmarkSignInTx(b *testing.B) {
+	for _, be := range backends() {
+		b.Run(be.name, func(b *testing.B) {
+			e := newEnv(b, be)
+			acct := e.account(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				err := e.store.InTx(b.Context(), func(ctx context.Context, tx records.Tx) error {
+					if _, err := tx.GetAccount(ctx, acct); err != nil {
+						return err
+					}
+					_, _, err := e.svc.StartRecorded(ctx, tx, acct, firefox, gatehouse.AuditEvent{
+						ID: uuid.Must(uuid.NewV7()).String(), Action: "session.login", Outcome: "success",
+						ActorID: acct, SubjectID: acct, CreatedAt: e.clock.Now(),
+						Data: map[string]any{"amr": []string{"pwd"}},
+					})
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

@@ -4,14 +4,16 @@
 // fail on every node within a second (see RevocationChecker).
 //
 // A refresh token is 256 random bits, given to the client once and stored only as its SHA-256. Each
-// use marks it used and creates its successor in the same transaction, under a row lock on the
-// presented token, so two concurrent refreshes of one token never yield two live successors: the
-// second finds the token used. If that happens within the grace window, it gets the very successor
-// the first got (kept for the window in the ephemeral store, encrypted under a key derived from the
-// old token); later, presenting a used token means it was copied, so the session is revoked.
+// use marks it used and creates its successor in one atomic write (one statement on PostgreSQL),
+// under a row lock on the presented token, so two concurrent refreshes of one token never yield two
+// live successors: the second finds the token used. If that happens within the grace window, it
+// gets the very successor the first got (kept for the window in the ephemeral store, encrypted under
+// a key derived from the old token); later, presenting a used token means it was copied, so the
+// session is revoked.
 package session
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -191,6 +193,17 @@ func (s *Service) live(sess *gatehouse.Session, now time.Time) bool {
 // Start creates a session for the account in tx, with its first refresh token, and returns both.
 // The token is returned only here and by Refresh: it is stored only as its hash.
 func (s *Service) Start(ctx context.Context, tx records.Tx, accountID string, meta ClientMeta) (*gatehouse.Session, string, error) {
+	return s.start(ctx, tx, accountID, meta, nil)
+}
+
+// StartRecorded is Start that also records e, the event of the sign-in, about the new session (its
+// SessionID is set) through the audit recorder. The session, its token and the event are written
+// together, in one round trip on PostgreSQL.
+func (s *Service) StartRecorded(ctx context.Context, tx records.Tx, accountID string, meta ClientMeta, e gatehouse.AuditEvent) (*gatehouse.Session, string, error) {
+	return s.start(ctx, tx, accountID, meta, &e)
+}
+
+func (s *Service) start(ctx context.Context, tx records.Tx, accountID string, meta ClientMeta, e *gatehouse.AuditEvent) (*gatehouse.Session, string, error) {
 	now := s.clock()
 	id, err := uuid.NewV7FromReader(s.rand)
 	if err != nil {
@@ -209,9 +222,6 @@ func (s *Service) Start(ctx context.Context, tx records.Tx, accountID string, me
 		LastActiveAt: now,
 		ExpiresAt:    now.Add(s.absolute),
 	}
-	if err := tx.CreateSession(ctx, sess); err != nil {
-		return nil, "", fmt.Errorf("start session for %s: %w", accountID, err)
-	}
 	tok, hash, err := newRefreshToken(s.rand)
 	if err != nil {
 		return nil, "", fmt.Errorf("start session for %s: %w", accountID, err)
@@ -220,10 +230,29 @@ func (s *Service) Start(ctx context.Context, tx records.Tx, accountID string, me
 		Hash: hash, SessionID: sess.ID, AccountID: accountID, Generation: 1,
 		CreatedAt: now, ExpiresAt: sess.ExpiresAt,
 	}
-	if err := tx.CreateRefreshToken(ctx, rt); err != nil {
+	if e == nil {
+		err = tx.StartSession(ctx, sess, rt, nil)
+	} else {
+		e.SessionID = sess.ID
+		err = s.audit.Record(ctx, &startWriter{tx: tx, sess: sess, first: rt}, *e)
+	}
+	if err != nil {
 		return nil, "", fmt.Errorf("start session for %s: %w", accountID, err)
 	}
 	return sess, tok, nil
+}
+
+// startWriter is the records.AuditWriter through which StartRecorded has the recorder record its
+// event: the recorder completes and cleans the event as for any other, and its write stores the
+// session and the first token with it, in one call to the store.
+type startWriter struct {
+	tx    records.Tx
+	sess  *gatehouse.Session
+	first *gatehouse.RefreshToken
+}
+
+func (w *startWriter) InsertAuditEvent(ctx context.Context, e *gatehouse.AuditEvent) error {
+	return w.tx.StartSession(ctx, w.sess, w.first, e)
 }
 
 // Refresh rotates a refresh token: it returns the session (the caller issues the new access token
@@ -239,6 +268,69 @@ func (s *Service) Refresh(ctx context.Context, token string, meta ClientMeta) (*
 	if !ok {
 		return nil, "", errInvalidRefresh()
 	}
+	sess, next, err := s.rotateLive(ctx, token, hash, meta)
+	if err != nil {
+		return nil, "", err
+	}
+	if sess != nil {
+		return sess, next, nil
+	}
+	return s.refreshLocked(ctx, token, hash, meta)
+}
+
+// rotateLive serves the common case, a token that may still be used, in one atomic step of the
+// store (on PostgreSQL, one statement instead of a transaction). It refuses an unknown token, and
+// returns a nil session and no error when it rotated nothing: the token is used or expired, its
+// session has ended, or its grace entry exists or could not be written. refreshLocked then decides
+// under the token's lock, as before.
+//
+// The successor is kept for the grace window before the store rotates, so that a retry which finds
+// the token used always finds its successor too; and only if the token has no entry yet: one that
+// exists may belong to a rotation that has committed, and a retry must get that successor. When the
+// store rotated nothing, the entry written here is removed again; when the store failed, it stays,
+// since the rotation may have committed without the answer reaching here.
+func (s *Service) rotateLive(ctx context.Context, token string, hash []byte, meta ClientMeta) (*gatehouse.Session, string, error) {
+	next, nextHash, err := newRefreshToken(s.rand)
+	if err != nil {
+		return nil, "", fmt.Errorf("refresh: %w", err)
+	}
+	var entry []byte // the grace entry written here, if any
+	if s.grace > 0 {
+		sealed, err := sealGrace(token, hash, next, s.rand)
+		if err != nil {
+			return nil, "", fmt.Errorf("refresh: %w", err)
+		}
+		kept, err := s.eph.SetNX(ctx, graceKey(hash), sealed, s.grace+graceSlack)
+		if err != nil || !kept {
+			// An unreachable ephemeral store too is left to refreshLocked: a reuse is detected
+			// even then, and a rotation refused there.
+			return nil, "", nil
+		}
+		entry = sealed
+	}
+	sess, rotated, err := s.store.RotateLiveRefreshToken(ctx, s.rotation(hash, nextHash, s.clock(), meta))
+	if err != nil && !errors.Is(err, records.ErrNotFound) {
+		return nil, "", fmt.Errorf("refresh: %w", err)
+	}
+	if rotated {
+		return sess, next, nil
+	}
+	if entry != nil {
+		// Best effort: a stale entry expires with the window, refreshLocked overwrites it when
+		// it rotates, and readGrace ignores one whose successor the token does not record.
+		if _, derr := s.eph.DeleteIfEqual(ctx, graceKey(hash), entry); derr != nil {
+			s.log.DebugContext(ctx, "session: unused grace entry not removed", slog.Any("err", derr))
+		}
+	}
+	if err != nil { // records.ErrNotFound
+		return nil, "", errInvalidRefresh()
+	}
+	return nil, "", nil
+}
+
+// refreshLocked answers a refresh in a transaction that locks the token and its session: every
+// outcome but the common one (see rotateLive), and that one too when rotateLive could not take it.
+func (s *Service) refreshLocked(ctx context.Context, token string, hash []byte, meta ClientMeta) (*gatehouse.Session, string, error) {
 	var (
 		sess    *gatehouse.Session
 		next    string
@@ -260,7 +352,7 @@ func (s *Service) Refresh(ctx context.Context, token string, meta ClientMeta) (*
 			failure = errSessionExpired()
 			return nil
 		case !rt.UsedAt.IsZero() && s.grace > 0 && now.Sub(rt.UsedAt) <= s.grace:
-			next, err = s.readGrace(ctx, token, hash)
+			next, err = s.readGrace(ctx, token, rt)
 			if errors.Is(err, ephemeral.ErrNotFound) {
 				// The entry is written before the rotation commits, so the ephemeral store lost
 				// it (a restart, an eviction). Without it there is no successor to give; the
@@ -298,30 +390,37 @@ func (s *Service) Refresh(ctx context.Context, token string, meta ClientMeta) (*
 // touchEvery is how stale a session's stored last activity may become before a refresh writes it.
 func (s *Service) touchEvery() time.Duration { return min(activityResolution, s.idle/10) }
 
+// rotation describes a rotation at now, to the successor with hash successor, for the client meta
+// describes: the store applies the rules of records.RefreshRotation with this service's idle
+// timeout and activity resolution.
+func (s *Service) rotation(hash, successor []byte, now time.Time, meta ClientMeta) *records.RefreshRotation {
+	return &records.RefreshRotation{
+		Hash:        hash,
+		Successor:   successor,
+		At:          now,
+		ActiveSince: now.Add(-s.idle),
+		TouchBy:     now.Add(-s.touchEvery()),
+		IP:          meta.IP,
+		Location:    meta.Location,
+	}
+}
+
 // rotate creates the successor of rt, marks rt used, records the activity on the session (when it
-// changed meaningfully: see activityResolution) and keeps the successor for the grace window. The
-// writes go to the store together, in as few round trips as it allows. The grace entry is written
-// before the transaction commits, so that a retry which finds the token used always finds its
-// successor too.
+// changed meaningfully: see activityResolution) and keeps the successor for the grace window, in tx,
+// which holds the lock on rt. The writes go to the store together, in as few round trips as it
+// allows. The grace entry is written before the transaction commits, so that a retry which finds
+// the token used always finds its successor too; it replaces any entry rotateLive left.
 func (s *Service) rotate(ctx context.Context, tx records.Tx, token string, rt *gatehouse.RefreshToken, sess *gatehouse.Session, now time.Time, meta ClientMeta) (string, error) {
 	next, nextHash, err := newRefreshToken(s.rand)
 	if err != nil {
 		return "", fmt.Errorf("refresh session %s: %w", sess.ID, err)
 	}
-	successor := &gatehouse.RefreshToken{
-		Hash: nextHash, SessionID: sess.ID, AccountID: sess.AccountID, Generation: rt.Generation + 1,
-		CreatedAt: now, ExpiresAt: sess.ExpiresAt,
+	successor, touched := s.rotation(rt.Hash, nextHash, now, meta).Apply(rt, sess)
+	var activity *gatehouse.Session // nil: the stored activity is recent enough and the place unchanged
+	if touched {
+		activity = sess
 	}
-	rt.UsedAt, rt.ReplacedBy = now, nextHash
-	var touched *gatehouse.Session // nil: the stored activity is recent enough and the place unchanged
-	if now.Sub(sess.LastActiveAt) >= s.touchEvery() || (meta.IP != "" && (meta.IP != sess.IP || meta.Location != sess.Location)) {
-		sess.LastActiveAt = now
-		if meta.IP != "" {
-			sess.IP, sess.Location = meta.IP, meta.Location
-		}
-		touched = sess
-	}
-	if err := tx.RotateRefreshToken(ctx, rt, successor, touched); err != nil {
+	if err := tx.RotateRefreshToken(ctx, rt, successor, activity); err != nil {
 		return "", fmt.Errorf("refresh session %s: %w", sess.ID, err)
 	}
 	if s.grace > 0 {
@@ -336,18 +435,23 @@ func (s *Service) rotate(ctx context.Context, tx records.Tx, token string, rt *g
 	return next, nil
 }
 
-// readGrace returns the successor kept for the grace window; ephemeral.ErrNotFound when it is gone.
-func (s *Service) readGrace(ctx context.Context, token string, hash []byte) (string, error) {
-	sealed, err := s.eph.Get(ctx, graceKey(hash))
+// readGrace returns the successor kept for the grace window of rt's rotation; ephemeral.ErrNotFound
+// when it is gone, or when the entry holds another successor than the one rt records (one written
+// by a rotation that did not happen, left while the true entry was lost).
+func (s *Service) readGrace(ctx context.Context, token string, rt *gatehouse.RefreshToken) (string, error) {
+	sealed, err := s.eph.Get(ctx, graceKey(rt.Hash))
 	if errors.Is(err, ephemeral.ErrNotFound) {
 		return "", err
 	}
 	if err != nil {
 		return "", ephemeralErr("refresh: read grace entry", err)
 	}
-	next, err := openGrace(token, hash, sealed)
+	next, err := openGrace(token, rt.Hash, sealed)
 	if err != nil {
 		return "", fmt.Errorf("refresh: %w", err)
+	}
+	if !bytes.Equal(hashRefreshToken(next), rt.ReplacedBy) {
+		return "", ephemeral.ErrNotFound
 	}
 	return next, nil
 }

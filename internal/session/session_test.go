@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/ephemeral"
 	"github.com/gatehouse/gatehouse/internal/records"
@@ -100,6 +102,117 @@ func TestRefreshActivityResolution(t *testing.T) {
 		moved.Location = "Braga, PT"
 		refresh(moved)
 		stored("another place, within the minute", e.clock.Now(), moved.IP, moved.Location)
+	})
+}
+
+// TestStartRecorded checks that StartRecorded stores the session, its token and the event about it
+// together, and none of them when the event cannot be stored.
+func TestStartRecorded(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		acct := e.account(t)
+		event := func(action string) gatehouse.AuditEvent {
+			return gatehouse.AuditEvent{ID: uuid.Must(uuid.NewV7()).String(), Action: action, Outcome: "success",
+				ActorID: acct, SubjectID: acct, CreatedAt: e.clock.Now()}
+		}
+		var (
+			sess *gatehouse.Session
+			tok  string
+		)
+		err := e.store.InTx(t.Context(), func(ctx context.Context, tx records.Tx) error {
+			var err error
+			sess, tok, err = e.svc.StartRecorded(ctx, tx, acct, firefox, event("session.login"))
+			return err
+		})
+		if err != nil {
+			t.Fatalf("StartRecorded: %v", err)
+		}
+		if got := e.audit.actions(sess.ID); !slices.Equal(got, []string{"session.login"}) {
+			t.Errorf("events about the new session = %v, want its sign-in", got)
+		}
+		if stored, err := e.store.GetSession(t.Context(), sess.ID); err != nil || stored.AccountID != acct || stored.IP != firefox.IP {
+			t.Errorf("stored session = %+v, %v", stored, err)
+		}
+		e.refresh(t, tok)
+
+		err = e.store.InTx(t.Context(), func(ctx context.Context, tx records.Tx) error {
+			_, _, err := e.svc.StartRecorded(ctx, tx, acct, firefox, event("")) // refused by the store
+			return err
+		})
+		if err == nil {
+			t.Fatal("StartRecorded with an event the store refuses succeeded")
+		}
+		if list, err := e.svc.List(t.Context(), acct); err != nil || len(list) != 1 {
+			t.Errorf("sessions after a failed StartRecorded = %d, %v; want only the first", len(list), err)
+		}
+	})
+}
+
+// graceKey is where the grace entry of tok's rotation lives (see TestGraceEntryIsSealed).
+func graceKey(tok string) string { return "refresh-grace:" + hex.EncodeToString(hash(tok)) }
+
+// TestLeftoverGraceEntries checks refreshes when the ephemeral store holds a grace entry that no
+// committed rotation wrote (one a failed rotation left, or one written while the true entry was
+// lost): the token still rotates, a retry gets the successor the token records, and an entry for
+// another successor is never handed out.
+func TestLeftoverGraceEntries(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		sess, t1 := e.start(t, e.account(t))
+		plant := func(old string) {
+			t.Helper()
+			sealed, err := session.SealGrace(old, session.RefreshTokenPrefix+strings.Repeat("A", 43))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.eph.Set(ctx, graceKey(old), sealed, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		// An entry for t1 before its rotation: t1 rotates all the same, and a retry gets its
+		// successor.
+		plant(t1)
+		_, t2 := e.refresh(t, t1)
+		if _, again, err := e.svc.Refresh(ctx, t1, firefox); err != nil || again != t2 {
+			t.Fatalf("retry after a rotation over a leftover entry = %v (same successor: %v)", err, again == t2)
+		}
+
+		// t2's entry replaced by one for another successor: a retry is refused as if the entry
+		// were lost, and the session goes on.
+		_, t3 := e.refresh(t, t2)
+		plant(t2)
+		_, _, err := e.svc.Refresh(ctx, t2, firefox)
+		wantReason(t, "retry finding an entry for another successor", err, gatehouse.EUNAUTHENTICATED, session.ReasonInvalidRefreshToken)
+		e.refresh(t, t3)
+		if acts := e.audit.actions(sess.ID); len(acts) != 0 {
+			t.Errorf("honest refreshes recorded %v", acts)
+		}
+	})
+}
+
+// TestRefusedRefreshLeavesNoGraceEntry checks that a refresh that rotates nothing removes the grace
+// entry it kept in advance.
+func TestRefusedRefreshLeavesNoGraceEntry(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		acct := e.account(t)
+		sess, revoked := e.start(t, acct)
+		if err := e.svc.Revoke(t.Context(), acct, sess.ID, session.RevokeLogout); err != nil {
+			t.Fatal(err)
+		}
+		unknown := session.RefreshTokenPrefix + base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
+		for name, tc := range map[string]struct {
+			tok    string
+			reason string
+		}{
+			"unknown token":   {unknown, session.ReasonInvalidRefreshToken},
+			"revoked session": {revoked, session.ReasonSessionExpired},
+		} {
+			_, _, err := e.svc.Refresh(t.Context(), tc.tok, firefox)
+			wantReason(t, name, err, gatehouse.EUNAUTHENTICATED, tc.reason)
+			if _, err := e.eph.Get(t.Context(), graceKey(tc.tok)); !errors.Is(err, ephemeral.ErrNotFound) {
+				t.Errorf("%s: grace entry left behind (%v)", name, err)
+			}
+		}
 	})
 }
 

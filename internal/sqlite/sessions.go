@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/records"
 )
+
+var _ records.RefreshRotator = (*DB)(nil)
 
 const sessionColumns = `id, account_id, user_agent, device, ip, location, amr, created_at, last_active_at,
 	expires_at, revoked_at, revoke_reason`
@@ -45,6 +48,20 @@ func (t *tx) CreateSession(ctx context.Context, s *gatehouse.Session) error {
 		return fmt.Errorf("sqlite: create session %s: %w", s.ID, translateCtx(ctx, err))
 	}
 	return nil
+}
+
+// StartSession runs the three inserts in order: in process, one call costs no more than three.
+func (t *tx) StartSession(ctx context.Context, s *gatehouse.Session, first *gatehouse.RefreshToken, e *gatehouse.AuditEvent) error {
+	if err := t.CreateSession(ctx, s); err != nil {
+		return err
+	}
+	if err := t.CreateRefreshToken(ctx, first); err != nil {
+		return err
+	}
+	if e == nil {
+		return nil
+	}
+	return t.InsertAuditEvent(ctx, e)
 }
 
 func (t *tx) UpdateSession(ctx context.Context, s *gatehouse.Session) error {
@@ -143,6 +160,36 @@ func (t *tx) RotateRefreshToken(ctx context.Context, old, successor *gatehouse.R
 		return nil
 	}
 	return t.UpdateSession(ctx, s)
+}
+
+// RotateLiveRefreshToken runs the rotation in a write transaction of its own, as a refresh did
+// before: SQLite runs in process, so its statements cost no round trips, and the write lock held from
+// the transaction's start serialises it with every other rotation.
+func (db *DB) RotateLiveRefreshToken(ctx context.Context, r *records.RefreshRotation) (*gatehouse.Session, bool, error) {
+	var sess *gatehouse.Session
+	err := db.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		rt, s, err := tx.GetRefreshTokenAndSessionForUpdate(ctx, r.Hash)
+		if err != nil {
+			return err
+		}
+		if !r.Live(rt, s) {
+			return nil
+		}
+		successor, touched := r.Apply(rt, s)
+		var activity *gatehouse.Session // nil: the stored activity stays
+		if touched {
+			activity = s
+		}
+		if err := tx.RotateRefreshToken(ctx, rt, successor, activity); err != nil {
+			return err
+		}
+		sess = s
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return sess, sess != nil, nil
 }
 
 func getSession(ctx context.Context, q querier, id string) (*gatehouse.Session, error) {

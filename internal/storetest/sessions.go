@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -40,6 +41,12 @@ func RunSessions(t *testing.T, newDatabase func(t *testing.T) RecordsOpener) {
 		{"Rotation/NotFound", sessionsRotationNotFound},
 		{"Rotation/Conflict", sessionsRotationConflict},
 		{"Rotation/LockHandsOver", sessionsRotationLockHandsOver},
+		{"Start/SessionTokenEvent", sessionsStart},
+		{"Start/ConflictLeavesNothing", sessionsStartConflict},
+		{"RotateLive/Rules", sessionsRotateLiveRules},
+		{"RotateLive/NotFound", sessionsRotateLiveNotFound},
+		{"RotateLive/Serialises", sessionsRotateLiveSerialises},
+		{"RotateLive/WaitsForLock", sessionsRotateLiveWaitsForLock},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -738,4 +745,402 @@ func sessionsRotationLockHandsOver(t *testing.T, s records.Store) {
 	recordsMust(t, "second transaction", r.err)
 	sessionsTokenEqual(t, "the token the second transaction read", r.rt, &wantTok)
 	sessionsEqual(t, "the session the second transaction read", r.sess, &wantSess)
+}
+
+// sessionsAuditReader is the part of AuditStore the start tests read events back with.
+type sessionsAuditReader interface {
+	GetAuditEvent(ctx context.Context, id string) (*gatehouse.AuditEvent, error)
+}
+
+// sessionsAudit returns s as a sessionsAuditReader, failing the test if it cannot read events.
+func sessionsAudit(t *testing.T, s records.Store) sessionsAuditReader {
+	t.Helper()
+	as, ok := s.(sessionsAuditReader)
+	if !ok {
+		t.Fatalf("%T has no GetAuditEvent method: it is not a storetest.AuditStore", s)
+	}
+	return as
+}
+
+// sessionsLoginEvent is the event of a sign-in to sess.
+func sessionsLoginEvent(sess *gatehouse.Session) *gatehouse.AuditEvent {
+	return &gatehouse.AuditEvent{
+		ID:        uuid.Must(uuid.NewV7()).String(),
+		Action:    "session.login",
+		Outcome:   "success",
+		ActorID:   sess.AccountID,
+		SubjectID: sess.AccountID,
+		SessionID: sess.ID,
+		IP:        sess.IP,
+		UserAgent: sess.UserAgent,
+		Data:      map[string]any{"amr": []any{"pwd"}},
+		CreatedAt: sess.CreatedAt.UTC(),
+	}
+}
+
+// sessionsStart checks StartSession: the session, its first token and the event, or the first two
+// alone, stored as CreateSession, CreateRefreshToken and InsertAuditEvent store them.
+func sessionsStart(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	as := sessionsAudit(t, s)
+	acct := sessionsAccount(t, s)
+	for _, withEvent := range []bool{true, false} {
+		sess := sessionsNew(acct, 0)
+		first := sessionsToken(sess, "first of "+sess.ID, 1)
+		var ev *gatehouse.AuditEvent
+		if withEvent {
+			ev = sessionsLoginEvent(sess)
+		}
+		recordsMust(t, "StartSession", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+			return tx.StartSession(ctx, sess, first, ev)
+		}))
+		got, err := s.GetSession(ctx, sess.ID)
+		recordsMust(t, "GetSession", err)
+		sessionsEqual(t, "the started session", got, sess)
+		gotTok, err := sessionsGetToken(t, s, first.Hash)
+		recordsMust(t, "GetRefreshTokenForUpdate", err)
+		sessionsTokenEqual(t, "the first token", gotTok, first)
+		if withEvent {
+			gotEv, err := as.GetAuditEvent(ctx, ev.ID)
+			recordsMust(t, "GetAuditEvent", err)
+			if gotEv.Action != ev.Action || gotEv.SessionID != sess.ID || gotEv.ActorID != acct || gotEv.IP != sess.IP ||
+				!gotEv.CreatedAt.Equal(ev.CreatedAt) || !reflect.DeepEqual(gotEv.Data, ev.Data) {
+				t.Errorf("the sign-in event read back as %+v, want %+v", gotEv, ev)
+			}
+		}
+	}
+}
+
+// sessionsStartConflict checks that a StartSession whose session, token or event clashes with a
+// stored one (or whose account does not exist) fails with records.ErrConflict, and that an event
+// the log refuses fails it too, with nothing of it stored.
+func sessionsStartConflict(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	as := sessionsAudit(t, s)
+	acct := sessionsAccount(t, s)
+	stored := sessionsNew(acct, 0)
+	storedTok := sessionsToken(stored, "stored", 1)
+	storedEv := sessionsLoginEvent(stored)
+	recordsMust(t, "StartSession", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		return tx.StartSession(ctx, stored, storedTok, storedEv)
+	}))
+
+	for _, tc := range []struct {
+		name string
+		edit func(sess *gatehouse.Session, first *gatehouse.RefreshToken, ev *gatehouse.AuditEvent)
+		want error // nil: any error
+	}{
+		{"session id", func(sess *gatehouse.Session, _ *gatehouse.RefreshToken, ev *gatehouse.AuditEvent) {
+			sess.ID = stored.ID
+		}, records.ErrConflict},
+		{"token hash", func(_ *gatehouse.Session, first *gatehouse.RefreshToken, _ *gatehouse.AuditEvent) {
+			first.Hash = storedTok.Hash
+		}, records.ErrConflict},
+		{"event id", func(_ *gatehouse.Session, _ *gatehouse.RefreshToken, ev *gatehouse.AuditEvent) {
+			ev.ID = storedEv.ID
+		}, records.ErrConflict},
+		{"unknown account", func(sess *gatehouse.Session, first *gatehouse.RefreshToken, _ *gatehouse.AuditEvent) {
+			sess.AccountID = uuid.Must(uuid.NewV7()).String()
+			first.AccountID = sess.AccountID
+		}, records.ErrConflict},
+		{"event without an action", func(_ *gatehouse.Session, _ *gatehouse.RefreshToken, ev *gatehouse.AuditEvent) {
+			ev.Action = ""
+		}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sess := sessionsNew(acct, time.Hour)
+			first := sessionsToken(sess, "clash "+sess.ID, 1)
+			ev := sessionsLoginEvent(sess)
+			tc.edit(sess, first, ev)
+			fresh := *sess // what a failed start must not leave behind, when its id is new
+			err := s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+				return tx.StartSession(ctx, sess, first, ev)
+			})
+			if err == nil {
+				t.Fatalf("StartSession (%s) succeeded", tc.name)
+			}
+			if tc.want != nil {
+				recordsWantIs(t, "StartSession ("+tc.name+")", err, tc.want)
+			}
+			if fresh.ID != stored.ID {
+				_, err := s.GetSession(ctx, fresh.ID)
+				recordsWantIs(t, "GetSession of the failed start's session", err, records.ErrNotFound)
+			}
+			if !bytes.Equal(first.Hash, storedTok.Hash) {
+				_, err := sessionsGetToken(t, s, first.Hash)
+				recordsWantIs(t, "the failed start's token", err, records.ErrNotFound)
+			}
+			if ev.ID != storedEv.ID {
+				_, err := as.GetAuditEvent(ctx, ev.ID)
+				recordsWantIs(t, "the failed start's event", err, records.ErrNotFound)
+			}
+			got, err := s.GetSession(ctx, stored.ID)
+			recordsMust(t, "GetSession", err)
+			sessionsEqual(t, "the stored session after a failed start", got, stored)
+		})
+	}
+}
+
+// sessionsRotation returns a rotation of rt (a token of sess) an hour after the session's last
+// activity, by the client sess was last seen from, which the store applies: the session is live
+// (its idle limit is a week before), the token unused and unexpired, and the stored activity older
+// than the resolution (a minute), so it is rewritten.
+func sessionsRotation(sess *gatehouse.Session, rt *gatehouse.RefreshToken) *records.RefreshRotation {
+	at := sess.LastActiveAt.Add(time.Hour)
+	successor := sha256.Sum256(append([]byte("successor of "), rt.Hash...))
+	return &records.RefreshRotation{
+		Hash:        rt.Hash,
+		Successor:   successor[:],
+		At:          at,
+		ActiveSince: at.Add(-7 * 24 * time.Hour),
+		TouchBy:     at.Add(-time.Minute),
+		IP:          sess.IP,
+		Location:    sess.Location,
+	}
+}
+
+// sessionsRotateLiveRules checks each rule of RotateLiveRefreshToken against records.RefreshRotation's
+// (Live, Touches, Apply), at the edges: what the store rotates and the session activity it writes,
+// and that a refused rotation changes nothing.
+func sessionsRotateLiveRules(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	acct := sessionsAccount(t, s)
+	const us = time.Microsecond
+	for _, tc := range []struct {
+		name             string
+		edit             func(sess *gatehouse.Session, rt *gatehouse.RefreshToken, r *records.RefreshRotation)
+		rotates, touches bool
+	}{
+		{"stale activity", func(*gatehouse.Session, *gatehouse.RefreshToken, *records.RefreshRotation) {}, true, true},
+		{"activity at TouchBy", func(sess *gatehouse.Session, _ *gatehouse.RefreshToken, r *records.RefreshRotation) {
+			r.TouchBy = sess.LastActiveAt
+		}, true, true},
+		{"recent activity", func(sess *gatehouse.Session, _ *gatehouse.RefreshToken, r *records.RefreshRotation) {
+			r.TouchBy = sess.LastActiveAt.Add(-us)
+		}, true, false},
+		{"recent activity, IP unknown", func(sess *gatehouse.Session, _ *gatehouse.RefreshToken, r *records.RefreshRotation) {
+			r.TouchBy = sess.LastActiveAt.Add(-us)
+			r.IP, r.Location = "", "Faro, PT"
+		}, true, false},
+		{"stale activity, IP unknown", func(_ *gatehouse.Session, _ *gatehouse.RefreshToken, r *records.RefreshRotation) {
+			r.IP, r.Location = "", "Faro, PT" // the stored IP and place stay
+		}, true, true},
+		{"recent activity, another IP", func(sess *gatehouse.Session, _ *gatehouse.RefreshToken, r *records.RefreshRotation) {
+			r.TouchBy = sess.LastActiveAt.Add(-us)
+			r.IP = "2001:db8::9"
+		}, true, true},
+		{"recent activity, another place", func(sess *gatehouse.Session, _ *gatehouse.RefreshToken, r *records.RefreshRotation) {
+			r.TouchBy = sess.LastActiveAt.Add(-us)
+			r.Location = "Porto, PT"
+		}, true, true},
+		{"idle up to the limit", func(sess *gatehouse.Session, _ *gatehouse.RefreshToken, r *records.RefreshRotation) {
+			r.ActiveSince = sess.LastActiveAt
+		}, true, true},
+		{"idle past the limit", func(sess *gatehouse.Session, _ *gatehouse.RefreshToken, r *records.RefreshRotation) {
+			r.ActiveSince = sess.LastActiveAt.Add(us)
+		}, false, false},
+		{"token expiring just after", func(_ *gatehouse.Session, rt *gatehouse.RefreshToken, r *records.RefreshRotation) {
+			rt.ExpiresAt = r.At.Add(us)
+		}, true, true},
+		{"token expiring then", func(_ *gatehouse.Session, rt *gatehouse.RefreshToken, r *records.RefreshRotation) {
+			rt.ExpiresAt = r.At
+		}, false, false},
+		{"session expiring just after", func(sess *gatehouse.Session, _ *gatehouse.RefreshToken, r *records.RefreshRotation) {
+			sess.ExpiresAt = r.At.Add(us)
+		}, true, true},
+		{"session expiring then", func(sess *gatehouse.Session, _ *gatehouse.RefreshToken, r *records.RefreshRotation) {
+			sess.ExpiresAt = r.At
+		}, false, false},
+		{"session revoked", func(sess *gatehouse.Session, _ *gatehouse.RefreshToken, r *records.RefreshRotation) {
+			sess.RevokedAt, sess.RevokeReason = r.At.Add(-time.Minute), "logout"
+		}, false, false},
+		{"token used", func(_ *gatehouse.Session, rt *gatehouse.RefreshToken, r *records.RefreshRotation) {
+			other := sha256.Sum256([]byte("an earlier successor"))
+			rt.UsedAt, rt.ReplacedBy = r.At.Add(-time.Second), other[:]
+		}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sess := sessionsNew(acct, 0)
+			rt := sessionsToken(sess, "rules "+sess.ID, 3)
+			r := sessionsRotation(sess, rt)
+			tc.edit(sess, rt, r)
+			sessionsCreate(t, s, sess)
+			recordsMust(t, "CreateRefreshToken", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+				return tx.CreateRefreshToken(ctx, rt)
+			}))
+			if live := r.Live(rt, sess); live != tc.rotates {
+				t.Fatalf("RefreshRotation.Live = %v, want %v", live, tc.rotates)
+			}
+			if tc.rotates && r.Touches(sess) != tc.touches {
+				t.Fatalf("RefreshRotation.Touches = %v, want %v", r.Touches(sess), tc.touches)
+			}
+
+			got, rotated, err := s.RotateLiveRefreshToken(ctx, r)
+			recordsMust(t, "RotateLiveRefreshToken", err)
+			wantSess, wantTok := *sess, *rt
+			var successor *gatehouse.RefreshToken
+			if tc.rotates {
+				var touched bool
+				successor, touched = r.Apply(&wantTok, &wantSess)
+				if touched != tc.touches {
+					t.Fatalf("RefreshRotation.Apply touched = %v, want %v", touched, tc.touches)
+				}
+			}
+			if rotated != tc.rotates {
+				t.Fatalf("RotateLiveRefreshToken rotated = %v, want %v", rotated, tc.rotates)
+			}
+			if tc.rotates {
+				sessionsEqual(t, "the session RotateLiveRefreshToken returned", got, &wantSess)
+			} else if got != nil {
+				t.Errorf("RotateLiveRefreshToken rotated nothing but returned %+v", got)
+			}
+
+			stored, err := s.GetSession(ctx, sess.ID)
+			recordsMust(t, "GetSession", err)
+			sessionsEqual(t, "the stored session", stored, &wantSess)
+			storedTok, err := sessionsGetToken(t, s, rt.Hash)
+			recordsMust(t, "GetRefreshTokenForUpdate", err)
+			sessionsTokenEqual(t, "the presented token", storedTok, &wantTok)
+			storedNext, err := sessionsGetToken(t, s, r.Successor)
+			if !tc.rotates {
+				recordsWantIs(t, "the successor of a refused rotation", err, records.ErrNotFound)
+				return
+			}
+			recordsMust(t, "GetRefreshTokenForUpdate of the successor", err)
+			sessionsTokenEqual(t, "the successor", storedNext, successor)
+			if successor.Generation != 4 || !successor.CreatedAt.Equal(r.At) || !successor.ExpiresAt.Equal(sess.ExpiresAt) {
+				t.Errorf("successor = %+v, want generation 4, created at %v, expiring with the session", successor, r.At)
+			}
+		})
+	}
+}
+
+// sessionsRotateLiveNotFound checks that an unknown hash is records.ErrNotFound and stores nothing.
+func sessionsRotateLiveNotFound(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	sess := sessionsNew(sessionsAccount(t, s), 0)
+	sessionsCreate(t, s, sess)
+	r := sessionsRotation(sess, sessionsToken(sess, "never stored", 1))
+	got, rotated, err := s.RotateLiveRefreshToken(ctx, r)
+	recordsWantIs(t, "RotateLiveRefreshToken of an unknown hash", err, records.ErrNotFound)
+	if rotated || got != nil {
+		t.Errorf("RotateLiveRefreshToken of an unknown hash = %+v, %v", got, rotated)
+	}
+	_, err = sessionsGetToken(t, s, r.Successor)
+	recordsWantIs(t, "the successor of an unknown token", err, records.ErrNotFound)
+	stored, err := s.GetSession(ctx, sess.ID)
+	recordsMust(t, "GetSession", err)
+	sessionsEqual(t, "the session", stored, sess)
+}
+
+// sessionsRotateLiveSerialises starts several rotations of one token at once, each to its own
+// successor: exactly one may rotate, and the token records its successor.
+func sessionsRotateLiveSerialises(t *testing.T, s records.Store) {
+	ctx := recordsCtx(t)
+	sess := sessionsNew(sessionsAccount(t, s), 0)
+	sessionsCreate(t, s, sess)
+	rt := sessionsToken(sess, "contended", 1)
+	recordsMust(t, "CreateRefreshToken", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+		return tx.CreateRefreshToken(ctx, rt)
+	}))
+
+	const n = 8
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []*records.RefreshRotation
+		start   = make(chan struct{})
+		errs    = make(chan error, n)
+	)
+	for i := range n {
+		r := sessionsRotation(sess, rt)
+		succ := sha256.Sum256([]byte{byte(i)})
+		r.Successor = succ[:]
+		wg.Go(func() {
+			<-start
+			_, rotated, err := s.RotateLiveRefreshToken(ctx, r)
+			errs <- err
+			if rotated {
+				mu.Lock()
+				winners = append(winners, r)
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		recordsMust(t, "RotateLiveRefreshToken", err)
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d concurrent rotations of one token rotated it, want exactly 1", len(winners))
+	}
+	got, err := sessionsGetToken(t, s, rt.Hash)
+	recordsMust(t, "GetRefreshTokenForUpdate", err)
+	if !bytes.Equal(got.ReplacedBy, winners[0].Successor) {
+		t.Errorf("the token records successor %x, want the winner's %x", got.ReplacedBy, winners[0].Successor)
+	}
+	next, err := sessionsGetToken(t, s, winners[0].Successor)
+	recordsMust(t, "GetRefreshTokenForUpdate of the successor", err)
+	if next.Generation != 2 {
+		t.Errorf("successor generation = %d, want 2", next.Generation)
+	}
+}
+
+// sessionsRotateLiveWaitsForLock checks that RotateLiveRefreshToken respects the locks of a
+// transaction that holds the token and its session: started while another transaction rotates the
+// token (or, second case, revokes the session), it acts on what that transaction committed and
+// rotates nothing.
+func sessionsRotateLiveWaitsForLock(t *testing.T, s records.Store) {
+	for _, tc := range []struct {
+		name string
+		// change runs in the first transaction, which holds the locks of
+		// GetRefreshTokenAndSessionForUpdate.
+		change func(ctx context.Context, tx records.Tx, rt *gatehouse.RefreshToken, sess *gatehouse.Session) error
+	}{
+		{"rotated", func(ctx context.Context, tx records.Tx, rt *gatehouse.RefreshToken, sess *gatehouse.Session) error {
+			successor := sessionsToken(sess, "the first transaction's successor", rt.Generation+1)
+			rt.UsedAt, rt.ReplacedBy = sess.LastActiveAt.Add(time.Minute), successor.Hash
+			return tx.RotateRefreshToken(ctx, rt, successor, nil)
+		}},
+		{"revoked", func(ctx context.Context, tx records.Tx, _ *gatehouse.RefreshToken, sess *gatehouse.Session) error {
+			_, err := tx.RevokeSessions(ctx, sess.AccountID, "", sess.LastActiveAt.Add(time.Minute), "password_changed")
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := recordsCtx(t)
+			sess := sessionsNew(sessionsAccount(t, s), 0)
+			sessionsCreate(t, s, sess)
+			rt := sessionsToken(sess, "held "+sess.ID, 1)
+			recordsMust(t, "CreateRefreshToken", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+				return tx.CreateRefreshToken(ctx, rt)
+			}))
+			type result struct {
+				rotated bool
+				err     error
+			}
+			done := make(chan result, 1)
+			recordsMust(t, "first transaction", s.InTx(ctx, func(ctx context.Context, tx records.Tx) error {
+				got, cur, err := tx.GetRefreshTokenAndSessionForUpdate(ctx, rt.Hash)
+				if err != nil {
+					return err
+				}
+				started := make(chan struct{})
+				go func() {
+					close(started)
+					_, rotated, err := s.RotateLiveRefreshToken(ctx, sessionsRotation(sess, rt))
+					done <- result{rotated, err}
+				}()
+				<-started
+				return tc.change(ctx, tx, got, cur)
+			}))
+			r := <-done
+			recordsMust(t, "RotateLiveRefreshToken", r.err)
+			if r.rotated {
+				t.Fatalf("RotateLiveRefreshToken rotated the token after another transaction had %s it first", tc.name)
+			}
+		})
+	}
 }
