@@ -54,10 +54,7 @@ type nearCache struct {
 	// applied, when set (by tests, before Start), is called after each announcement has been applied.
 	applied func(accountID string)
 
-	mu     sync.Mutex
-	sub    ephemeral.Subscription
-	done   chan struct{} // closed when the listener has returned
-	closed bool
+	follower ephemeral.Follower
 }
 
 type nearShard struct {
@@ -183,69 +180,37 @@ func (n *nearCache) len() int {
 // store for every profile, which is how to run without the near cache.
 func (s *Service) Start(ctx context.Context) error {
 	n := s.near
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	switch {
-	case n.closed:
-		return errors.New("account: start after close")
-	case n.sub != nil:
-		return errors.New("account: already started")
-	}
-	sub, err := s.eph.Subscribe(ctx, ProfileInvalidationChannel)
-	if err != nil {
-		return fail("subscribe to profile invalidations", err)
-	}
-	n.sub, n.done = sub, make(chan struct{})
-	n.activate()
-	go s.listen(ctx, sub, n.done)
-	return nil
-}
-
-func (s *Service) listen(ctx context.Context, sub ephemeral.Subscription, done chan<- struct{}) {
-	n := s.near
-	defer close(done)
-	defer n.deactivate()
-	for {
-		select {
-		case <-ctx.Done():
-			_ = sub.Close()
-			return
-		case msg, ok := <-sub.Messages():
-			if !ok {
-				n.mu.Lock()
-				closed := n.closed
-				n.mu.Unlock()
-				if !closed {
-					// The ephemeral store was closed under the Service (a lost connection does not
-					// end the subscription: the store reconnects by itself).
-					s.log.Warn("profile cache: invalidation subscription ended; reading the ephemeral store from now on")
-				}
-				return
-			}
+	err := n.follower.Start(ctx, s.eph, ephemeral.Follow{
+		Channel: ProfileInvalidationChannel,
+		Apply: func(msg []byte) {
 			if id := string(msg); id != "" {
 				n.drop(id)
 				if n.applied != nil {
 					n.applied(id)
 				}
 			}
-		}
+		},
+		Ready: n.activate,
+		Ended: n.deactivate,
+		Lost: func() {
+			// The ephemeral store was closed under the Service (a lost connection does not end the
+			// subscription: the store reconnects by itself).
+			s.log.Warn("profile cache: invalidation subscription ended; reading the ephemeral store from now on")
+		},
+	})
+	switch {
+	case errors.Is(err, ephemeral.ErrFollowerStarted), errors.Is(err, ephemeral.ErrFollowerClosed):
+		return fmt.Errorf("account: start the profile near cache: %w", err)
+	case err != nil:
+		return fail("subscribe to profile invalidations", err)
 	}
+	return nil
 }
 
 // Close stops following the profile invalidations; Profile then reads the ephemeral store every
 // time. It may be called more than once.
 func (s *Service) Close() error {
-	n := s.near
-	n.mu.Lock()
-	sub, done := n.sub, n.done
-	n.closed = true
-	n.mu.Unlock()
-	if sub == nil {
-		return nil
-	}
-	err := sub.Close()
-	<-done
-	if err != nil {
+	if err := s.near.follower.Close(); err != nil {
 		return fmt.Errorf("account: close the profile invalidation subscription: %w", err)
 	}
 	return nil

@@ -150,7 +150,7 @@ func TestCheckerStopsWithContext(t *testing.T) {
 	}
 	cancel()
 	select {
-	case <-c.done:
+	case <-c.follower.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the listener did not stop when its context ended")
 	}

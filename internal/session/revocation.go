@@ -73,10 +73,7 @@ type RevocationChecker struct {
 	seed     maphash.Seed
 	shards   [checkerShards]checkerShard
 
-	mu     sync.Mutex
-	sub    ephemeral.Subscription
-	done   chan struct{} // closed when the listener has returned
-	closed bool
+	follower ephemeral.Follower
 }
 
 type checkerShard struct {
@@ -119,37 +116,17 @@ func NewRevocationChecker(eph ephemeral.Store, opts CheckerOptions) *RevocationC
 // Start subscribes to the revocation announcements and applies them until ctx ends or Close is
 // called. The subscription is active when Start returns.
 func (c *RevocationChecker) Start(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	err := c.follower.Start(ctx, c.eph, ephemeral.Follow{
+		Channel: RevocationChannel,
+		Apply:   func(msg []byte) { c.announced(string(msg)) },
+	})
 	switch {
-	case c.closed:
-		return errors.New("revocation checker: start after close")
-	case c.sub != nil:
-		return errors.New("revocation checker: already started")
-	}
-	sub, err := c.eph.Subscribe(ctx, RevocationChannel)
-	if err != nil {
+	case errors.Is(err, ephemeral.ErrFollowerStarted), errors.Is(err, ephemeral.ErrFollowerClosed):
+		return fmt.Errorf("revocation checker: start: %w", err)
+	case err != nil:
 		return ephemeralErr("revocation checker: subscribe", err)
 	}
-	c.sub, c.done = sub, make(chan struct{})
-	go c.listen(ctx, sub, c.done)
 	return nil
-}
-
-func (c *RevocationChecker) listen(ctx context.Context, sub ephemeral.Subscription, done chan<- struct{}) {
-	defer close(done)
-	for {
-		select {
-		case <-ctx.Done():
-			_ = sub.Close()
-			return
-		case msg, ok := <-sub.Messages():
-			if !ok {
-				return
-			}
-			c.announced(string(msg))
-		}
-	}
 }
 
 // announced records that the session was revoked.
@@ -167,16 +144,7 @@ func (c *RevocationChecker) announced(sessionID string) {
 
 // Close stops following the announcements. IsRevoked keeps working (on cache expiry only).
 func (c *RevocationChecker) Close() error {
-	c.mu.Lock()
-	sub, done := c.sub, c.done
-	c.closed = true
-	c.mu.Unlock()
-	if sub == nil {
-		return nil
-	}
-	err := sub.Close()
-	<-done
-	if err != nil {
+	if err := c.follower.Close(); err != nil {
 		return fmt.Errorf("revocation checker: close subscription: %w", err)
 	}
 	return nil
