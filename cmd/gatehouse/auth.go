@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/otp"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/records"
+	"github.com/gatehouse/gatehouse/internal/seal"
 	"github.com/gatehouse/gatehouse/internal/session"
 	"github.com/gatehouse/gatehouse/internal/sms"
 	"github.com/gatehouse/gatehouse/internal/token"
@@ -40,7 +41,7 @@ func (a *app) buildAuth(ctx context.Context) (_ *httpapi.Auth, stop func(), err 
 		outbox = mail.NewDevOutbox(0, logger, time.Now)
 	}
 
-	// Email: SMTP, or the dev outbox; sent by a durable job.
+	// Email: SMTP, or the dev outbox; sent by a durable job whose data (links, codes) is sealed.
 	var sender mail.Sender = outbox
 	if cfg.MailSender() == config.MailSMTP {
 		server, err := mail.ParseURL(cfg.SMTP.URL)
@@ -53,7 +54,11 @@ func (a *app) buildAuth(ctx context.Context) (_ *httpapi.Auth, stop func(), err 
 	if cfg.SMTP.RatePerSecond > 0 {
 		limiter = mail.NewLimiter(a.ephemeral, cfg.SMTP.RatePerSecond, time.Now)
 	}
-	worker := mail.NewWorker(mail.WorkerDeps{Sender: sender, Deliveries: a.db, From: cfg.SMTP.From, Limiter: limiter, Logger: logger})
+	mailSealer, err := seal.NewSealer(secrets.mailJobs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("email job sealing: %w", err)
+	}
+	worker := mail.NewWorker(mail.WorkerDeps{Sender: sender, Deliveries: a.db, Sealer: mailSealer, From: cfg.SMTP.From, Limiter: limiter, Logger: logger})
 	if err := jobs.Handle(a.workers, worker.Work); err != nil {
 		return nil, nil, fmt.Errorf("register the email job: %w", err)
 	}
@@ -138,7 +143,8 @@ func (a *app) buildAuth(ctx context.Context) (_ *httpapi.Auth, stop func(), err 
 	}
 	accounts, err := account.NewService(account.Deps{
 		Store: a.db, Ephemeral: a.ephemeral, Hasher: password.NewHasher(params), Policy: policy,
-		Tokens: tokens, Sessions: sessions, Audit: recorder, Logger: logger, OTP: codes, SMS: smsQueue,
+		Tokens: tokens, Sessions: sessions, Audit: recorder, Logger: logger, Mail: mail.NewQueuer(mailSealer),
+		OTP: codes, SMS: smsQueue,
 	}, account.Options{
 		DefaultRegion:        cfg.OTP.DefaultRegion,
 		NotifyExistingBySMS:  cfg.SMS.NotifyExisting,
@@ -201,7 +207,7 @@ func (a *app) buildSMS(outbox *mail.DevOutbox, secrets derivedKeys) (account.SMS
 			return gatehouse.Errorf(gatehouse.EUNAVAILABLE, "Text messages are not configured on this server (GATEHOUSE_SMS_PROVIDER).")
 		}), nil
 	}
-	sealer, err := sms.NewSealer(secrets.smsJobs)
+	sealer, err := seal.NewSealer(secrets.smsJobs)
 	if err != nil {
 		return nil, fmt.Errorf("SMS job sealing: %w", err)
 	}

@@ -25,6 +25,7 @@ type derivedKeys struct {
 	codes                []byte // HMAC key of email verification code hashes
 	otp                  []byte // HMAC key of one-time codes and of their limit keys
 	smsJobs              []byte // seals the template data (codes) of queued text messages
+	mailJobs             []byte // seals the template data (links, codes) of queued emails
 }
 
 // loadSecrets decodes GATEHOUSE_SECRET_KEY, or in development reads (creating it on first start) the
@@ -58,6 +59,9 @@ func loadSecrets(cfg *config.Config) (derivedKeys, error) {
 		return derivedKeys{}, err
 	}
 	if k.smsJobs, err = derive("sms job data v1"); err != nil {
+		return derivedKeys{}, err
+	}
+	if k.mailJobs, err = derive("mail job data v1"); err != nil {
 		return derivedKeys{}, err
 	}
 	return k, nil

@@ -26,8 +26,16 @@ func TestLoadSecrets(t *testing.T) {
 		if err != nil || !bytes.Equal(k1.signingKeyEncryption, k2.signingKeyEncryption) || !bytes.Equal(k1.codes, k2.codes) {
 			t.Fatalf("second load differs: %v", err)
 		}
-		if bytes.Equal(k1.codes, k1.signingKeyEncryption) {
-			t.Fatal("the purposes share a key")
+		keys := [][]byte{k1.signingKeyEncryption, k1.codes, k1.otp, k1.smsJobs, k1.mailJobs}
+		for i, a := range keys {
+			if len(a) != 32 {
+				t.Errorf("key %d is %d bytes, want 32", i, len(a))
+			}
+			for _, b := range keys[i+1:] {
+				if bytes.Equal(a, b) {
+					t.Fatal("the purposes share a key")
+				}
+			}
 		}
 	})
 	t.Run("configured secret is used and derived deterministically", func(t *testing.T) {

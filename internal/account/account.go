@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/ephemeral"
+	"github.com/gatehouse/gatehouse/internal/mail"
 	"github.com/gatehouse/gatehouse/internal/otp"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/records"
@@ -114,6 +115,9 @@ type Deps struct {
 	Tokens    *token.Tokens
 	Sessions  *session.Service
 	Audit     Auditor
+	// Mail queues emails (verification, sign-in codes, notices), sealing their data with a key
+	// that the program holds for it.
+	Mail *mail.Queuer
 	// OTP issues and checks one-time codes and enforces their sending limits; SMS queues text
 	// messages. Both are optional but go together: without them the phone sign-up, passwordless
 	// sign-in and phone change flows fail (sign-in with a phone number and a password still works).
@@ -176,6 +180,7 @@ type Service struct {
 	tokens   *token.Tokens
 	sessions *session.Service
 	audit    Auditor
+	mail     *mail.Queuer
 	otp      *otp.Engine
 	sms      SMSQueue
 	now      func() time.Time
@@ -202,6 +207,8 @@ func NewService(deps Deps, opts Options) (*Service, error) {
 		return nil, errors.New("account: Deps.Sessions is required")
 	case deps.Audit == nil:
 		return nil, errors.New("account: Deps.Audit is required")
+	case deps.Mail == nil:
+		return nil, errors.New("account: Deps.Mail is required")
 	case (deps.OTP == nil) != (deps.SMS == nil):
 		return nil, errors.New("account: Deps.OTP and Deps.SMS go together: set both or neither")
 	}
@@ -281,6 +288,7 @@ func NewService(deps Deps, opts Options) (*Service, error) {
 		tokens:    deps.Tokens,
 		sessions:  deps.Sessions,
 		audit:     deps.Audit,
+		mail:      deps.Mail,
 		otp:       deps.OTP,
 		sms:       deps.SMS,
 		now:       deps.Now,

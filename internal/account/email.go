@@ -20,7 +20,7 @@ func (s *Service) queueVerifyEmail(ctx context.Context, tx records.Tx, a *gateho
 	if a.Name != "" {
 		data["Name"] = a.Name
 	}
-	err := mail.Queue(ctx, tx, mail.Outgoing{To: a.Email, Template: mail.TemplateVerifyEmail, Locale: a.Locale, Data: data, QueuedAt: s.nowUTC()})
+	err := s.mail.Queue(ctx, tx, mail.Outgoing{To: a.Email, Template: mail.TemplateVerifyEmail, Locale: a.Locale, Data: data, QueuedAt: s.nowUTC()})
 	if err != nil {
 		return fmt.Errorf("queue %s email: %w", mail.TemplateVerifyEmail, err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/postgres"
 	"github.com/gatehouse/gatehouse/internal/records"
 	"github.com/gatehouse/gatehouse/internal/redis"
+	"github.com/gatehouse/gatehouse/internal/seal"
 	"github.com/gatehouse/gatehouse/internal/session"
 	"github.com/gatehouse/gatehouse/internal/sms"
 	"github.com/gatehouse/gatehouse/internal/sqlite"
@@ -202,6 +203,7 @@ type env struct {
 	clock    *tokentest.Clock
 	audit    *auditLog
 	outbox   *mail.DevOutbox
+	mail     *mail.Queuer
 	hasher   *password.Hasher
 	sessions *session.Service
 	tokens   *token.Tokens
@@ -237,13 +239,18 @@ func newEnv(t testing.TB, b backend, opts func(*account.Options)) *env {
 	// starts; the worker records deliveries in the store it serves.
 	workers := jobs.NewWorkers()
 	e.store, e.eph = b.open(t, c, workers)
-	worker := mail.NewWorker(mail.WorkerDeps{Sender: e.outbox, Deliveries: e.store, From: "Gatehouse <no-reply@example.test>", Now: c.Now})
+	mailSealer, err := seal.NewSealer([]byte("mail-job-key-0123456789abcdef-01"))
+	if err != nil {
+		t.Fatalf("seal.NewSealer: %v", err)
+	}
+	e.mail = mail.NewQueuer(mailSealer)
+	worker := mail.NewWorker(mail.WorkerDeps{Sender: e.outbox, Deliveries: e.store, Sealer: mailSealer, From: "Gatehouse <no-reply@example.test>", Now: c.Now})
 	if err := jobs.Handle(workers, worker.Work); err != nil {
 		t.Fatalf("jobs.Handle: %v", err)
 	}
-	sealer, err := sms.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
+	sealer, err := seal.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
-		t.Fatalf("sms.NewSealer: %v", err)
+		t.Fatalf("seal.NewSealer: %v", err)
 	}
 	e.texts = &textLog{sealer: sealer, queue: e.store.Queue()}
 	smsWorker := sms.NewWorker(sms.WorkerDeps{Sender: sms.NewDevOutbox(e.outbox), Sealer: sealer, Now: c.Now})
@@ -298,6 +305,7 @@ func (e *env) serviceWith(t testing.TB, eng *otp.Engine, opts func(*account.Opti
 		Tokens:    e.tokens,
 		Sessions:  e.sessions,
 		Audit:     e.audit,
+		Mail:      e.mail,
 		OTP:       eng,
 		SMS:       e.texts,
 		Now:       e.clock.Now,

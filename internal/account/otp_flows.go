@@ -534,7 +534,7 @@ func (s *Service) sendLoginCode(ctx context.Context, tx records.Tx, a *gatehouse
 	if a.Name != "" {
 		data["Name"] = a.Name
 	}
-	err := mail.Queue(ctx, tx, mail.Outgoing{To: a.Email, Template: mail.TemplateLoginCode, Locale: locale, Data: data, QueuedAt: s.nowUTC()})
+	err := s.mail.Queue(ctx, tx, mail.Outgoing{To: a.Email, Template: mail.TemplateLoginCode, Locale: locale, Data: data, QueuedAt: s.nowUTC()})
 	if err != nil {
 		return fmt.Errorf("queue %s email: %w", mail.TemplateLoginCode, err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/otp"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/records"
+	"github.com/gatehouse/gatehouse/internal/seal"
 	"github.com/gatehouse/gatehouse/internal/session"
 	"github.com/gatehouse/gatehouse/internal/sms"
 )
@@ -29,7 +30,7 @@ import (
 // purpose and data of every message and the SMS worker delivers it to the dev outbox, and keeps a
 // copy of each message so that tests can read codes and check that nothing was sent without waiting.
 type textLog struct {
-	sealer *sms.Sealer
+	sealer *seal.Sealer
 	queue  jobs.Queue // for messages queued on their own (tx nil)
 	mu     sync.Mutex
 	msgs   []account.SMS
@@ -776,7 +777,7 @@ func TestCodeFlowsNeedTheEngine(t *testing.T) {
 	e := newEnv(t, backends()[0], nil)
 	deps := account.Deps{
 		Store: e.store, Ephemeral: e.eph, Hasher: e.hasher, Policy: password.DefaultPolicy(),
-		Tokens: e.tokens, Sessions: e.sessions, Audit: e.audit, OTP: e.otp,
+		Tokens: e.tokens, Sessions: e.sessions, Audit: e.audit, Mail: e.mail, OTP: e.otp,
 	}
 	opts := account.Options{PublicURL: publicURL, CodeKey: []byte("0123456789abcdef")}
 	if _, err := account.NewService(deps, opts); err == nil || !strings.Contains(err.Error(), "Deps.SMS") {
@@ -806,7 +807,7 @@ func TestPhoneOptions(t *testing.T) {
 	}{{"", ""}, {"kw", "KW"}, {" US ", "US"}, {"KWT", "!"}, {"K1", "!"}} {
 		svc, err := account.NewService(account.Deps{
 			Store: e.store, Ephemeral: e.eph, Hasher: e.hasher, Policy: password.DefaultPolicy(),
-			Tokens: e.tokens, Sessions: e.sessions, Audit: e.audit,
+			Tokens: e.tokens, Sessions: e.sessions, Audit: e.audit, Mail: e.mail,
 		}, account.Options{PublicURL: publicURL, CodeKey: []byte("0123456789abcdef"), DefaultRegion: tc.region})
 		if tc.want == "!" {
 			if err == nil || !strings.Contains(err.Error(), "DefaultRegion") {
@@ -824,7 +825,7 @@ func TestPhoneOptions(t *testing.T) {
 	}
 	_, err := account.NewService(account.Deps{
 		Store: e.store, Ephemeral: e.eph, Hasher: e.hasher, Policy: password.DefaultPolicy(),
-		Tokens: e.tokens, Sessions: e.sessions, Audit: e.audit,
+		Tokens: e.tokens, Sessions: e.sessions, Audit: e.audit, Mail: e.mail,
 	}, account.Options{PublicURL: publicURL, CodeKey: []byte("0123456789abcdef"), RecentAuthWindow: -time.Second})
 	if err == nil || !strings.Contains(err.Error(), "RecentAuthWindow") {
 		t.Errorf("negative RecentAuthWindow: err = %v", err)

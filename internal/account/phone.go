@@ -27,7 +27,7 @@ type SMS struct {
 // SMSQueue enqueues a text message in the transaction of the change that causes it, so that the
 // message exists if and only if the change commits. A nil tx means that no change goes with the
 // message: it is enqueued on its own, and QueueSMS returns once it is written (the queue writes
-// concurrent messages together). The program wires it to sms.Queue with the sms.Sealer that keeps
+// concurrent messages together). The program wires it to sms.Queue with the seal.Sealer that keeps
 // the codes unreadable in the job table (the package does not import internal/sms, whose providers
 // speak HTTP).
 type SMSQueue interface {

@@ -62,7 +62,7 @@ func (e *env) node(t testing.TB, start bool, opts func(*account.Options)) *node 
 	}
 	svc, err := account.NewService(account.Deps{
 		Store: e.store, Ephemeral: n.eph, Hasher: e.hasher, Policy: password.DefaultPolicy(), Tokens: e.tokens,
-		Sessions: e.sessions, Audit: e.audit, OTP: e.otp, SMS: e.texts, Now: e.clock.Now,
+		Sessions: e.sessions, Audit: e.audit, Mail: e.mail, OTP: e.otp, SMS: e.texts, Now: e.clock.Now,
 	}, o)
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
@@ -257,7 +257,7 @@ func TestNearCacheRejectsNegativeTTL(t *testing.T) {
 	e := newEnv(t, backends()[0], nil)
 	_, err := account.NewService(account.Deps{
 		Store: e.store, Ephemeral: e.eph, Hasher: e.hasher, Policy: password.DefaultPolicy(),
-		Tokens: e.tokens, Sessions: e.sessions, Audit: e.audit,
+		Tokens: e.tokens, Sessions: e.sessions, Audit: e.audit, Mail: e.mail,
 	}, account.Options{PublicURL: publicURL, CodeKey: []byte("0123456789abcdef"), LocalProfileTTL: -time.Second})
 	if err == nil || !strings.Contains(err.Error(), "LocalProfileTTL") {
 		t.Errorf("NewService with a negative LocalProfileTTL: %v", err)

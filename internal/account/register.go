@@ -149,7 +149,7 @@ func (s *Service) registerExisting(ctx context.Context, tx records.Tx, owner *ga
 			slog.String("account_id", owner.ID), slog.Any("err", err))
 	}
 	if send {
-		if err := mail.Queue(ctx, tx, s.registerExistingEmail(owner)); err != nil {
+		if err := s.mail.Queue(ctx, tx, s.registerExistingEmail(owner)); err != nil {
 			return fmt.Errorf("queue %s email: %w", mail.TemplateRegisterExisting, err)
 		}
 	}

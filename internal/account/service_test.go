@@ -17,7 +17,7 @@ func TestNewServiceChecksDepsAndOptions(t *testing.T) {
 	good := func() (account.Deps, account.Options) {
 		return account.Deps{
 				Store: e.store, Ephemeral: e.eph, Hasher: e.hasher, Policy: password.DefaultPolicy(),
-				Tokens: e.tokens, Sessions: e.sessions, Audit: e.audit,
+				Tokens: e.tokens, Sessions: e.sessions, Audit: e.audit, Mail: e.mail,
 			}, account.Options{
 				PublicURL: publicURL + "/", CodeKey: []byte("0123456789abcdef"),
 			}
@@ -34,6 +34,7 @@ func TestNewServiceChecksDepsAndOptions(t *testing.T) {
 		{"no tokens", func(d *account.Deps, _ *account.Options) { d.Tokens = nil }, "Tokens"},
 		{"no sessions", func(d *account.Deps, _ *account.Options) { d.Sessions = nil }, "Sessions"},
 		{"no audit", func(d *account.Deps, _ *account.Options) { d.Audit = nil }, "Audit"},
+		{"no mail", func(d *account.Deps, _ *account.Options) { d.Mail = nil }, "Mail"},
 		{"bad policy", func(d *account.Deps, _ *account.Options) { d.Policy.MinLength = 4 }, "Policy"},
 		{"short code key", func(_ *account.Deps, o *account.Options) { o.CodeKey = []byte("short") }, "CodeKey"},
 		{"no public URL", func(_ *account.Deps, o *account.Options) { o.PublicURL = "" }, "PublicURL"},

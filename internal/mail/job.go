@@ -14,20 +14,31 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/jobs"
 	"github.com/gatehouse/gatehouse/internal/records"
+	"github.com/gatehouse/gatehouse/internal/seal"
 )
 
-// SendJob is the durable job that sends one email. Its Data carries the template's fields,
-// verification links and codes included: it is never logged.
+// SendJob is the durable job that sends one email. Its template data (verification links and
+// codes) is sealed; the rest is not secret.
 type SendJob struct {
-	DeliveryID string            `json:"delivery_id"`
-	To         string            `json:"to"`
-	Template   string            `json:"template"`
-	Locale     string            `json:"locale"`
-	Data       map[string]string `json:"data"`
+	DeliveryID string `json:"delivery_id"`
+	To         string `json:"to"`
+	Template   string `json:"template"`
+	Locale     string `json:"locale"`
+	// Sealed is the template data, encrypted by a seal.Sealer and bound to the fields above.
+	Sealed []byte `json:"sealed"`
+	// Data is the template data in the clear, as versions before sealing queued it. It is only
+	// read, for the jobs they left in the queue: the worker uses it when Sealed is empty.
+	Data map[string]string `json:"data,omitempty"`
 }
 
 // Kind names the job type in the queue.
 func (SendJob) Kind() string { return "mail.send" }
+
+// aad binds the sealed data to the job: moved to another job (another delivery, recipient,
+// template or language), it does not open.
+func (j SendJob) aad() []byte {
+	return []byte("gatehouse mail.send v1\x00" + j.DeliveryID + "\x00" + j.To + "\x00" + j.Template + "\x00" + j.Locale)
+}
 
 // Outgoing is an email to queue.
 type Outgoing struct {
@@ -46,11 +57,27 @@ type QueueTx interface {
 	Enqueue(ctx context.Context, args jobs.Args, opts *jobs.InsertOpts) error
 }
 
+// Queuer queues emails with their template data sealed, so that the links and codes they carry
+// are never readable in the job table, which lives in SQL and keeps finished jobs for a while.
+// Callers hold one and never see the key.
+type Queuer struct {
+	sealer *seal.Sealer
+}
+
+// NewQueuer returns a queuer that seals with sealer, whose key the Workers must be able to open
+// (seal.NewSealer's previous keys).
+func NewQueuer(sealer *seal.Sealer) *Queuer {
+	return &Queuer{sealer: sealer}
+}
+
 // Queue records a delivery (status queued) and enqueues the job that sends it, both in tx, so the
 // email exists if and only if the change that causes it commits. It renders the message first,
-// which validates the template, its data and the address before anything is written, and keeps
-// the subject in the record for operators.
-func Queue(ctx context.Context, tx QueueTx, msg Outgoing) error {
+// which validates the template, its data and the address before anything is written, keeps the
+// subject in the record for operators, and seals the data in the job.
+func (q *Queuer) Queue(ctx context.Context, tx QueueTx, msg Outgoing) error {
+	if q == nil || q.sealer == nil {
+		return fmt.Errorf("queue %s email: no sealer", msg.Template)
+	}
 	if _, err := parseBareAddress(msg.To); err != nil {
 		return fmt.Errorf("queue %s email: %w", msg.Template, err)
 	}
@@ -76,10 +103,13 @@ func Queue(ctx context.Context, tx QueueTx, msg Outgoing) error {
 		CreatedAt: at,
 		UpdatedAt: at,
 	}
+	job := SendJob{DeliveryID: d.ID, To: msg.To, Template: msg.Template, Locale: ResolveLocale(msg.Locale)}
+	if job.Sealed, err = q.sealer.Seal(msg.Data, job.aad()); err != nil {
+		return fmt.Errorf("queue %s email: %w", msg.Template, err)
+	}
 	if err := tx.CreateMailDelivery(ctx, d); err != nil {
 		return fmt.Errorf("queue %s email: record delivery: %w", msg.Template, err)
 	}
-	job := SendJob{DeliveryID: d.ID, To: msg.To, Template: msg.Template, Locale: ResolveLocale(msg.Locale), Data: msg.Data}
 	if err := tx.Enqueue(ctx, job, nil); err != nil {
 		return fmt.Errorf("queue %s email: %w", msg.Template, err)
 	}
@@ -104,6 +134,7 @@ const maxErrorLen = 1000
 type WorkerDeps struct {
 	Sender     Sender                 // required
 	Deliveries records.MailDeliveries // required
+	Sealer     *seal.Sealer           // required: the keys the jobs were sealed with
 	From       string                 // required: the From field, "Example <no-reply@example.com>"
 	Limiter    *Limiter               // the send-rate cap; nil: none
 	Logger     *slog.Logger           // nil: discard
@@ -150,7 +181,8 @@ func NewWorker(deps WorkerDeps) *Worker {
 //     run that could not get a slot within MaxRateWait returns ErrRateCapped (the queue counts
 //     that run as one of the job's attempts); if that was the job's last attempt, the delivery
 //     becomes failed with the cap as its reason.
-//   - A message that cannot be rendered (the templates changed under a queued job) fails at once.
+//   - A message whose data cannot be opened (altered, moved to another job, or sealed with a key
+//     no longer configured) or rendered (the templates changed under a queued job) fails at once.
 func (w *Worker) Work(ctx context.Context, job jobs.Work[SendJob]) error {
 	args := job.Args
 	log := w.deps.Logger.With(
@@ -159,8 +191,8 @@ func (w *Worker) Work(ctx context.Context, job jobs.Work[SendJob]) error {
 		slog.String("template", args.Template),
 		slog.Int("attempt", job.Attempt),
 	)
-	if w.deps.Sender == nil || w.deps.Deliveries == nil {
-		return errors.New("mail worker: no sender or delivery store configured")
+	if w.deps.Sender == nil || w.deps.Deliveries == nil || w.deps.Sealer == nil {
+		return errors.New("mail worker: no sender, delivery store or sealer configured")
 	}
 	d, err := w.deps.Deliveries.GetMailDelivery(ctx, args.DeliveryID)
 	if errors.Is(err, records.ErrNotFound) {
@@ -178,7 +210,14 @@ func (w *Worker) Work(ctx context.Context, job jobs.Work[SendJob]) error {
 	}
 	last := job.Attempt >= job.MaxAttempts
 
-	m, err := Render(args.Template, args.Locale, args.Data)
+	data := args.Data // a job queued before sealing
+	if len(args.Sealed) > 0 {
+		if data, err = w.deps.Sealer.Open(args.Sealed, args.aad()); err != nil {
+			log.ErrorContext(ctx, "mail data cannot be opened (altered, or sealed with a key no longer configured); delivery failed", slog.Any("err", err))
+			return w.fail(ctx, d, err, true)
+		}
+	}
+	m, err := Render(args.Template, args.Locale, data)
 	if err != nil {
 		log.ErrorContext(ctx, "mail cannot be rendered; delivery failed", slog.Any("err", err))
 		return w.fail(ctx, d, err, true)
@@ -195,7 +234,7 @@ func (w *Worker) Work(ctx context.Context, job jobs.Work[SendJob]) error {
 	providerID, err := w.deps.Sender.Send(ctx, Envelope{
 		From:    w.deps.From,
 		To:      args.To,
-		ToName:  stripControl(args.Data["Name"]),
+		ToName:  stripControl(data["Name"]),
 		Subject: m.Subject,
 		Text:    m.Text,
 		HTML:    m.HTML,

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"mime"
 	"os"
 	"path/filepath"
@@ -22,6 +25,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/jobs"
 	"github.com/gatehouse/gatehouse/internal/postgres"
 	"github.com/gatehouse/gatehouse/internal/records"
+	"github.com/gatehouse/gatehouse/internal/seal"
 	"github.com/gatehouse/gatehouse/internal/sqlite"
 )
 
@@ -44,7 +48,15 @@ func fastJobs(maxAttempts int) jobs.Config {
 
 func openSQLite(t *testing.T, workers *jobs.Workers, cfg jobs.Config) recordsStore {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "gatehouse.db"), Workers: workers, Jobs: cfg})
+	db, _ := openSQLiteIn(t, workers, cfg)
+	return db
+}
+
+// openSQLiteIn opens a store like openSQLite and also returns the directory of its files.
+func openSQLiteIn(t *testing.T, workers *jobs.Workers, cfg jobs.Config) (recordsStore, string) {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(dir, "gatehouse.db"), Workers: workers, Jobs: cfg})
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
@@ -54,10 +66,17 @@ func openSQLite(t *testing.T, workers *jobs.Workers, cfg jobs.Config) recordsSto
 		}
 	})
 	migrate(t, db)
-	return db
+	return db, dir
 }
 
 func openPostgres(t *testing.T, workers *jobs.Workers, cfg jobs.Config) recordsStore {
+	t.Helper()
+	db, _ := openPostgresIn(t, workers, cfg)
+	return db
+}
+
+// openPostgresIn opens a store like openPostgres and also returns its schema.
+func openPostgresIn(t *testing.T, workers *jobs.Workers, cfg jobs.Config) (recordsStore, string) {
 	t.Helper()
 	url := os.Getenv("GATEHOUSE_TEST_POSTGRES_URL")
 	if url == "" {
@@ -87,7 +106,7 @@ func openPostgres(t *testing.T, workers *jobs.Workers, cfg jobs.Config) recordsS
 		}
 	})
 	migrate(t, db)
-	return db
+	return db, schema
 }
 
 func migrate(t *testing.T, db recordsStore) {
@@ -138,6 +157,23 @@ func verifyData() map[string]string {
 	}
 }
 
+func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, seal.KeyLen) }
+
+func mustSealer(t *testing.T, key []byte, previous ...[]byte) *seal.Sealer {
+	t.Helper()
+	s, err := seal.NewSealer(key, previous...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// testSealer is the sealer of the tests' queue and workers.
+func testSealer(t *testing.T) *seal.Sealer {
+	t.Helper()
+	return mustSealer(t, testKey(1))
+}
+
 // queueOne queues a verification email in its own transaction and returns the delivery record.
 func queueOne(t *testing.T, db recordsStore, at time.Time) *gatehouse.MailDelivery {
 	t.Helper()
@@ -146,7 +182,7 @@ func queueOne(t *testing.T, db recordsStore, at time.Time) *gatehouse.MailDelive
 		t.Fatal(err)
 	}
 	err = db.InTx(t.Context(), func(ctx context.Context, tx records.Tx) error {
-		return Queue(ctx, tx, Outgoing{To: "layla@example.org", Template: TemplateVerifyEmail, Locale: "ar-EG", Data: verifyData(), QueuedAt: at})
+		return NewQueuer(testSealer(t)).Queue(ctx, tx, Outgoing{To: "layla@example.org", Template: TemplateVerifyEmail, Locale: "ar-EG", Data: verifyData(), QueuedAt: at})
 	})
 	if err != nil {
 		t.Fatalf("Queue: %v", err)
@@ -201,7 +237,7 @@ func checkNoSecrets(t *testing.T, log string) {
 // TestQueueAndSendEndToEnd queues a verification email in a transaction and lets the queue's
 // workers send it to the SMTP server, on both stores.
 func TestQueueAndSendEndToEnd(t *testing.T) {
-	for name, open := range map[string]func(*testing.T, *jobs.Workers, jobs.Config) recordsStore{"sqlite": openSQLite, "postgres": openPostgres} {
+	for name, open := range map[string]func(*testing.T, *jobs.Workers, jobs.Config) (recordsStore, string){"sqlite": openSQLiteIn, "postgres": openPostgresIn} {
 		t.Run(name, func(t *testing.T) {
 			serverTLS, clientTLS := testCertificates(t)
 			srv := startTestSMTP(t, testSMTPOptions{TLS: serverTLS, Users: map[string]string{"mailer": "pw"}})
@@ -210,11 +246,12 @@ func TestQueueAndSendEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			workers := jobs.NewWorkers()
-			db := open(t, workers, fastJobs(3))
+			db, where := open(t, workers, fastJobs(3))
 			var logs syncBuffer
 			w := NewWorker(WorkerDeps{
 				Sender:     NewSMTPSender(server, SMTPOptions{TLSConfig: clientTLS}),
 				Deliveries: db,
+				Sealer:     testSealer(t),
 				From:       "Gatehouse <no-reply@example.com>",
 				Limiter:    NewLimiter(memoryStore(t), 100, nil),
 				Logger:     slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -262,8 +299,103 @@ func TestQueueAndSendEndToEnd(t *testing.T) {
 			// The worker logs the send after recording it.
 			waitFor(t, "the worker to log the send", func() bool { return strings.Contains(logs.String(), "mail sent") })
 			checkNoSecrets(t, logs.String())
+			checkDatabaseHasNoSecrets(t, name, where, d.ID)
 		})
 	}
+}
+
+// checkDatabaseHasNoSecrets reads the job rows back from the database and checks that the one
+// job, which names the delivery, holds its data sealed; then it looks for the link token and the
+// code everywhere the job rows live: the SQLite files, or the text of every job row in the
+// PostgreSQL schema.
+func checkDatabaseHasNoSecrets(t *testing.T, backend, where, deliveryID string) {
+	t.Helper()
+	secrets := []string{"SECRET-LINK-TOKEN", verifyData()["Code"]}
+	var args []string
+	if backend == "sqlite" {
+		db, err := sql.Open("sqlite", filepath.Join(where, "gatehouse.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		args = queryStrings(t, db, "SELECT CAST(json(args) AS TEXT) FROM river_job WHERE kind = 'mail.send'")
+		files, err := filepath.Glob(filepath.Join(where, "gatehouse.db*"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("database files: %v %v", files, err)
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, secret := range secrets {
+				if bytes.Contains(b, []byte(secret)) {
+					t.Errorf("%s holds %q", filepath.Base(f), secret)
+				}
+			}
+		}
+	} else {
+		conn, err := pgx.Connect(t.Context(), os.Getenv("GATEHOUSE_TEST_POSTGRES_URL"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		table := pgx.Identifier{where, "river_job"}.Sanitize()
+		rows, err := conn.Query(t.Context(), "SELECT args::text FROM "+table+" WHERE kind = 'mail.send'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if args, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			t.Fatal(err)
+		}
+		var withToken, withCode int
+		err = conn.QueryRow(t.Context(),
+			"SELECT count(*) FILTER (WHERE j::text LIKE '%' || $1 || '%'), count(*) FILTER (WHERE j::text LIKE '%' || $2 || '%') FROM "+table+" AS j",
+			secrets[0], secrets[1]).Scan(&withToken, &withCode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if withToken != 0 || withCode != 0 {
+			t.Errorf("job rows hold the link token (%d) or the code (%d)", withToken, withCode)
+		}
+	}
+	if len(args) != 1 {
+		t.Fatalf("%d mail jobs in the table, want 1", len(args))
+	}
+	var job SendJob
+	if err := json.Unmarshal([]byte(args[0]), &job); err != nil {
+		t.Fatalf("job args %s: %v", args[0], err)
+	}
+	if job.DeliveryID != deliveryID || len(job.Sealed) == 0 || job.Data != nil {
+		t.Errorf("the stored job does not hold its delivery's data sealed: %s", args[0])
+	}
+	for _, secret := range secrets {
+		if strings.Contains(args[0], secret) {
+			t.Errorf("the stored job holds %q: %s", secret, args[0])
+		}
+	}
+}
+
+// queryStrings runs a query of one text column and returns its values.
+func queryStrings(t *testing.T, db *sql.DB, q string) []string {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestSendFailsAfterLastAttempt runs the queue against a server that refuses the recipient for
@@ -278,7 +410,7 @@ func TestSendFailsAfterLastAttempt(t *testing.T) {
 			server, _ := ParseURL("smtp://" + srv.Addr)
 			workers := jobs.NewWorkers()
 			db := open(t, workers, fastJobs(3))
-			w := NewWorker(WorkerDeps{Sender: NewSMTPSender(server, SMTPOptions{}), Deliveries: db, From: "no-reply@example.com"})
+			w := NewWorker(WorkerDeps{Sender: NewSMTPSender(server, SMTPOptions{}), Deliveries: db, Sealer: testSealer(t), From: "no-reply@example.com"})
 			if err := jobs.Handle(workers, w.Work); err != nil {
 				t.Fatal(err)
 			}
@@ -304,7 +436,7 @@ func TestQueueRollsBackWithTransaction(t *testing.T) {
 	db := openSQLite(t, nil, fastJobs(3))
 	errAbort := errors.New("abort")
 	err := db.InTx(t.Context(), func(ctx context.Context, tx records.Tx) error {
-		if err := Queue(ctx, tx, Outgoing{To: "x@example.org", Template: TemplateVerifyEmail, Data: verifyData()}); err != nil {
+		if err := NewQueuer(testSealer(t)).Queue(ctx, tx, Outgoing{To: "x@example.org", Template: TemplateVerifyEmail, Data: verifyData()}); err != nil {
 			return err
 		}
 		return errAbort
@@ -322,18 +454,22 @@ func TestQueueRollsBackWithTransaction(t *testing.T) {
 
 func TestQueueRefusesBadMessages(t *testing.T) {
 	db := openSQLite(t, nil, fastJobs(3))
+	good := Outgoing{To: "eve@example.org", Template: TemplateVerifyEmail, Data: verifyData()}
 	tests := []struct {
-		name string
-		msg  Outgoing
+		name   string
+		queuer *Queuer
+		msg    Outgoing
 	}{
-		{"address with a name", Outgoing{To: "Eve <eve@example.org>", Template: TemplateVerifyEmail, Data: verifyData()}},
-		{"address with a line break", Outgoing{To: "eve@example.org\r\nBcc: v@x", Template: TemplateVerifyEmail, Data: verifyData()}},
-		{"unknown template", Outgoing{To: "eve@example.org", Template: "nope", Data: verifyData()}},
-		{"missing data", Outgoing{To: "eve@example.org", Template: TemplateVerifyEmail, Data: map[string]string{"Code": "1"}}},
+		{"address with a name", NewQueuer(testSealer(t)), Outgoing{To: "Eve <eve@example.org>", Template: TemplateVerifyEmail, Data: verifyData()}},
+		{"address with a line break", NewQueuer(testSealer(t)), Outgoing{To: "eve@example.org\r\nBcc: v@x", Template: TemplateVerifyEmail, Data: verifyData()}},
+		{"unknown template", NewQueuer(testSealer(t)), Outgoing{To: "eve@example.org", Template: "nope", Data: verifyData()}},
+		{"missing data", NewQueuer(testSealer(t)), Outgoing{To: "eve@example.org", Template: TemplateVerifyEmail, Data: map[string]string{"Code": "1"}}},
+		{"no sealer", NewQueuer(nil), good},
+		{"no queuer", nil, good},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := db.InTx(t.Context(), func(ctx context.Context, tx records.Tx) error { return Queue(ctx, tx, tt.msg) })
+			err := db.InTx(t.Context(), func(ctx context.Context, tx records.Tx) error { return tt.queuer.Queue(ctx, tx, tt.msg) })
 			if err == nil {
 				t.Fatal("Queue accepted the message")
 			}
@@ -344,12 +480,24 @@ func TestQueueRefusesBadMessages(t *testing.T) {
 	}
 }
 
+// sealedJob is the job that Queue enqueued for a delivery queued by queueOne: its data sealed by
+// testSealer.
+func sealedJob(t *testing.T, d *gatehouse.MailDelivery) SendJob {
+	t.Helper()
+	job := SendJob{DeliveryID: d.ID, To: d.To, Template: d.Template, Locale: "ar"}
+	var err error
+	if job.Sealed, err = testSealer(t).Seal(verifyData(), job.aad()); err != nil {
+		t.Fatal(err)
+	}
+	return job
+}
+
 // workRun calls the worker directly, as the queue would, for a delivery queued by queueOne.
 func workRun(t *testing.T, w *Worker, d *gatehouse.MailDelivery, attempt, maxAttempts int) error {
 	t.Helper()
 	return w.Work(t.Context(), jobs.Work[SendJob]{
 		ID:          int64(attempt),
-		Args:        SendJob{DeliveryID: d.ID, To: d.To, Template: d.Template, Locale: "ar", Data: verifyData()},
+		Args:        sealedJob(t, d),
 		Attempt:     attempt,
 		MaxAttempts: maxAttempts,
 	})
@@ -371,7 +519,7 @@ func TestWorkerTransitions(t *testing.T) {
 	now := time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC)
 	var logs syncBuffer
 	w := NewWorker(WorkerDeps{
-		Sender: NewSMTPSender(server, SMTPOptions{}), Deliveries: db, From: "no-reply@example.com",
+		Sender: NewSMTPSender(server, SMTPOptions{}), Deliveries: db, Sealer: testSealer(t), From: "no-reply@example.com",
 		Now:    func() time.Time { return now },
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
@@ -417,7 +565,7 @@ func TestWorkerPermanentRejection(t *testing.T) {
 	}})
 	server, _ := ParseURL("smtp://" + srv.Addr)
 	db := openSQLite(t, nil, fastJobs(3))
-	w := NewWorker(WorkerDeps{Sender: NewSMTPSender(server, SMTPOptions{}), Deliveries: db, From: "no-reply@example.com"})
+	w := NewWorker(WorkerDeps{Sender: NewSMTPSender(server, SMTPOptions{}), Deliveries: db, Sealer: testSealer(t), From: "no-reply@example.com"})
 	d := queueOne(t, db, time.Time{})
 	if err := workRun(t, w, d, 1, 25); err != nil {
 		t.Fatalf("a permanent rejection should end the job: err = %v", err)
@@ -435,7 +583,7 @@ func TestWorkerRateCap(t *testing.T) {
 	db := openSQLite(t, nil, fastJobs(3))
 	var slept []time.Duration
 	deps := WorkerDeps{
-		Sender: outbox, Deliveries: db, From: "no-reply@example.com",
+		Sender: outbox, Deliveries: db, Sealer: testSealer(t), From: "no-reply@example.com",
 		Limiter: NewLimiter(eph, 1, clock.Now),
 		Now:     clock.Now,
 		Sleep: func(_ context.Context, d time.Duration) error {
@@ -494,7 +642,7 @@ func TestWorkerRateCap(t *testing.T) {
 func TestWorkerOddJobs(t *testing.T) {
 	outbox := NewDevOutbox(10, nil, nil)
 	db := openSQLite(t, nil, fastJobs(3))
-	w := NewWorker(WorkerDeps{Sender: outbox, Deliveries: db, From: "no-reply@example.com"})
+	w := NewWorker(WorkerDeps{Sender: outbox, Deliveries: db, Sealer: testSealer(t), From: "no-reply@example.com"})
 
 	t.Run("record gone", func(t *testing.T) {
 		err := w.Work(t.Context(), jobs.Work[SendJob]{Args: SendJob{DeliveryID: "0190d5b8-0000-7000-8000-000000000000", To: "x@example.org", Template: TemplateVerifyEmail, Data: verifyData()}, Attempt: 1, MaxAttempts: 3})
@@ -513,6 +661,153 @@ func TestWorkerOddJobs(t *testing.T) {
 		}
 		if len(outbox.Messages()) != 0 {
 			t.Error("sent a message that could not be rendered")
+		}
+	})
+}
+
+// captureTx is a QueueTx that keeps what is written to it.
+type captureTx struct {
+	deliveries []*gatehouse.MailDelivery
+	jobs       []jobs.Args
+}
+
+func (c *captureTx) CreateMailDelivery(_ context.Context, d *gatehouse.MailDelivery) error {
+	c.deliveries = append(c.deliveries, d)
+	return nil
+}
+
+func (c *captureTx) Enqueue(_ context.Context, args jobs.Args, _ *jobs.InsertOpts) error {
+	c.jobs = append(c.jobs, args)
+	return nil
+}
+
+// TestQueueSealsTheData checks the job as Queue hands it to the queue: the data is sealed for this
+// job alone, and nothing else in it holds the link token or the code.
+func TestQueueSealsTheData(t *testing.T) {
+	tx := &captureTx{}
+	q := NewQueuer(testSealer(t))
+	msg := Outgoing{To: "layla@example.org", Template: TemplateVerifyEmail, Locale: "ar-EG", Data: verifyData()}
+	for range 2 {
+		if err := q.Queue(t.Context(), tx, msg); err != nil {
+			t.Fatalf("Queue: %v", err)
+		}
+	}
+	if len(tx.jobs) != 2 || len(tx.deliveries) != 2 {
+		t.Fatalf("Queue wrote %d jobs and %d deliveries, want 2 of each", len(tx.jobs), len(tx.deliveries))
+	}
+	job := tx.jobs[0].(SendJob)
+	if job.DeliveryID != tx.deliveries[0].ID || job.To != msg.To || job.Template != TemplateVerifyEmail || job.Locale != "ar" || job.Data != nil {
+		t.Errorf("job = %+v", job)
+	}
+	stored, err := json.Marshal(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"SECRET-LINK-TOKEN", verifyData()["Code"]} {
+		if bytes.Contains(stored, []byte(secret)) || bytes.Contains(job.Sealed, []byte(secret)) {
+			t.Errorf("the stored job holds %q in the clear: %s", secret, stored)
+		}
+	}
+	if bytes.Contains(stored, []byte(`"data"`)) {
+		t.Errorf("the stored job has a data field: %s", stored)
+	}
+	data, err := testSealer(t).Open(job.Sealed, job.aad())
+	if err != nil || !maps.Equal(data, verifyData()) {
+		t.Errorf("the sealed data opens to %v, %v; want the message's data", data, err)
+	}
+	if other := tx.jobs[1].(SendJob); bytes.Equal(other.Sealed, job.Sealed) {
+		t.Error("two queued messages share a sealed blob")
+	}
+}
+
+// envelopes is a Sender that keeps what it is given.
+type envelopes struct {
+	mu   sync.Mutex
+	sent []Envelope
+}
+
+func (e *envelopes) Send(_ context.Context, env Envelope) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sent = append(e.sent, env)
+	return "provider-1", nil
+}
+
+// TestWorkerSealedData runs the worker on jobs whose sealed data is intact, altered, moved to
+// another job or sealed with another key, and on a job queued before sealing (plain Data). A job
+// whose data does not open fails its delivery at once, with attempts left, and sends nothing.
+func TestWorkerSealedData(t *testing.T) {
+	db := openSQLite(t, nil, fastJobs(3))
+	other := queueOne(t, db, time.Time{})
+	tests := []struct {
+		name   string
+		sealer *seal.Sealer // nil: testSealer
+		change func(*SendJob)
+		sent   bool
+	}{
+		{name: "sealed", sent: true},
+		{name: "sealed with a previous key", sealer: mustSealer(t, testKey(2), testKey(1)), sent: true},
+		{name: "sealed with a key no longer configured", sealer: mustSealer(t, testKey(2))},
+		{name: "tampered", change: func(j *SendJob) { j.Sealed[len(j.Sealed)-1] ^= 1 }},
+		{name: "moved from another delivery", change: func(j *SendJob) { j.Sealed = sealedJob(t, other).Sealed }},
+		{name: "another recipient", change: func(j *SendJob) { j.To = "eve@example.org" }},
+		{name: "another template", change: func(j *SendJob) { j.Template = TemplateLoginCode }},
+		{name: "queued before sealing", change: func(j *SendJob) { j.Sealed, j.Data = nil, verifyData() }, sent: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sender := &envelopes{}
+			var logs syncBuffer
+			sealer := tt.sealer
+			if sealer == nil {
+				sealer = testSealer(t)
+			}
+			w := NewWorker(WorkerDeps{Sender: sender, Deliveries: db, Sealer: sealer, From: "no-reply@example.com", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			d := queueOne(t, db, time.Time{})
+			job := sealedJob(t, d)
+			if tt.change != nil {
+				tt.change(&job)
+			}
+			if err := w.Work(t.Context(), jobs.Work[SendJob]{ID: 7, Args: job, Attempt: 1, MaxAttempts: 25}); err != nil {
+				t.Fatalf("Work = %v, want nil", err)
+			}
+			got := delivery(t, db, d.ID)
+			checkNoSecrets(t, logs.String())
+			if !tt.sent {
+				if len(sender.sent) != 0 {
+					t.Errorf("sent %d messages, want none", len(sender.sent))
+				}
+				if got.Status != gatehouse.MailFailed || got.Attempts != 0 || !strings.Contains(got.LastError, "cannot be opened") {
+					t.Errorf("record = %+v, want failed because the data cannot be opened", got)
+				}
+				if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "cannot be opened") {
+					t.Errorf("log:\n%s", logs.String())
+				}
+				return
+			}
+			if got.Status != gatehouse.MailSent {
+				t.Errorf("record = %+v, want sent", got)
+			}
+			if len(sender.sent) != 1 {
+				t.Fatalf("sent %d messages, want 1", len(sender.sent))
+			}
+			env := sender.sent[0]
+			if env.To != "layla@example.org" || env.ToName != "Layla <b>" || env.Subject != "تأكيد عنوان بريدك الإلكتروني" {
+				t.Errorf("envelope = %+v", env)
+			}
+			for _, secret := range []string{"SECRET-LINK-TOKEN", verifyData()["Code"]} {
+				if !strings.Contains(env.Text, secret) || !strings.Contains(env.HTML, secret) {
+					t.Errorf("the message lacks %q", secret)
+				}
+			}
+		})
+	}
+
+	t.Run("no sealer", func(t *testing.T) {
+		d := queueOne(t, db, time.Time{})
+		w := NewWorker(WorkerDeps{Sender: &envelopes{}, Deliveries: db, From: "no-reply@example.com"})
+		if err := w.Work(t.Context(), jobs.Work[SendJob]{Args: sealedJob(t, d), Attempt: 1, MaxAttempts: 3}); err == nil {
+			t.Error("Work without a sealer succeeded")
 		}
 	})
 }

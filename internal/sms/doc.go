@@ -3,7 +3,7 @@
 // (DevOutbox), and the durable send job (Queue, Worker).
 //
 // A message travels like this: the code that causes it (a one-time code was issued) calls Queue,
-// which renders the text once to validate it, encrypts the template data with a Sealer and
+// which renders the text once to validate it, encrypts the template data with a seal.Sealer and
 // enqueues a SendJob, inside the caller's transaction when it has one. A Worker on some node later
 // opens the data, renders the text again, and sends it through its Sender. A provider's temporary
 // failure (HTTP 429, 5xx, a timeout) is returned to the queue, which retries with backoff; a

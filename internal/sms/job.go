@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/jobs"
 	"github.com/gatehouse/gatehouse/internal/phone"
 	"github.com/gatehouse/gatehouse/internal/requestid"
+	"github.com/gatehouse/gatehouse/internal/seal"
 )
 
 // SendJob is the durable job that sends one text message. Its template data (the one-time code)
@@ -23,7 +24,7 @@ type SendJob struct {
 	To      string `json:"to"` // E.164
 	Purpose string `json:"purpose"`
 	Locale  string `json:"locale"` // resolved: "en", "ar"
-	// Sealed is the template data, encrypted by a Sealer and bound to the fields above.
+	// Sealed is the template data, encrypted by a seal.Sealer and bound to the fields above.
 	Sealed []byte `json:"sealed"`
 	// ExpiresAt: the message is not sent after this time (the code in it has expired); zero: no limit.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
@@ -56,7 +57,7 @@ type QueueTx interface {
 // Queue enqueues the job that sends msg, in tx. It renders the message first, which validates the
 // purpose, the data and the number before anything is written, and seals the data so that the
 // code is not readable in the job table. The request id of ctx, if any, travels with the job.
-func Queue(ctx context.Context, tx QueueTx, sealer *Sealer, msg Outgoing) error {
+func Queue(ctx context.Context, tx QueueTx, sealer *seal.Sealer, msg Outgoing) error {
 	if sealer == nil {
 		return fmt.Errorf("queue %s sms: no sealer", msg.Purpose)
 	}
@@ -80,7 +81,7 @@ func Queue(ctx context.Context, tx QueueTx, sealer *Sealer, msg Outgoing) error 
 	if rid := requestid.FromContext(ctx); requestid.Valid(rid) {
 		job.RequestID = rid
 	}
-	if job.Sealed, err = sealer.seal(msg.Data, job.aad()); err != nil {
+	if job.Sealed, err = sealer.Seal(msg.Data, job.aad()); err != nil {
 		return fmt.Errorf("queue %s sms: %w", msg.Purpose, err)
 	}
 	if err := tx.Enqueue(ctx, job, nil); err != nil {
@@ -98,7 +99,7 @@ func (j SendJob) aad() []byte {
 // WorkerDeps are what a Worker needs.
 type WorkerDeps struct {
 	Sender Sender           // required
-	Sealer *Sealer          // required: the keys the jobs were sealed with
+	Sealer *seal.Sealer     // required: the keys the jobs were sealed with
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
 }
@@ -153,7 +154,7 @@ func (w *Worker) Work(ctx context.Context, job jobs.Work[SendJob]) error {
 		log.WarnContext(ctx, "sms not sent: it expired while queued", slog.Time("expired_at", args.ExpiresAt))
 		return nil
 	}
-	data, err := w.deps.Sealer.open(args.Sealed, args.aad())
+	data, err := w.deps.Sealer.Open(args.Sealed, args.aad())
 	if err != nil {
 		log.ErrorContext(ctx, "sms not sent: its data cannot be opened (altered, or sealed with a key no longer configured)", slog.Any("err", err))
 		return nil

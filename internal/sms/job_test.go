@@ -13,21 +13,18 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/jobs"
 	"github.com/gatehouse/gatehouse/internal/requestid"
+	"github.com/gatehouse/gatehouse/internal/seal"
 )
 
 // testCode is the one-time code of the tests' messages: it must never appear in a log, an error
 // or the database.
 const testCode = "739146"
 
-func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, SealerKeyLen) }
+func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, seal.KeyLen) }
 
-func testSealer(t *testing.T) *Sealer {
+func testSealer(t *testing.T) *seal.Sealer {
 	t.Helper()
-	s, err := NewSealer(testKey(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return mustSealer(t, testKey(1))
 }
 
 func loginOutgoing() Outgoing {
@@ -54,7 +51,7 @@ func (c *captureTx) Enqueue(_ context.Context, args jobs.Args, _ *jobs.InsertOpt
 }
 
 // queueJob queues msg into a captureTx and returns the job.
-func queueJob(t *testing.T, ctx context.Context, sealer *Sealer, msg Outgoing) SendJob {
+func queueJob(t *testing.T, ctx context.Context, sealer *seal.Sealer, msg Outgoing) SendJob {
 	t.Helper()
 	tx := &captureTx{}
 	if err := Queue(ctx, tx, sealer, msg); err != nil {
@@ -106,7 +103,7 @@ func TestQueue(t *testing.T) {
 
 	bad := []struct {
 		name   string
-		sealer *Sealer
+		sealer *seal.Sealer
 		change func(*Outgoing)
 	}{
 		{"no sealer", nil, func(*Outgoing) {}},
@@ -135,50 +132,6 @@ func TestQueue(t *testing.T) {
 			t.Errorf("Queue = %v, want the enqueue error", err)
 		}
 	})
-}
-
-func TestSealer(t *testing.T) {
-	old, _ := NewSealer(testKey(1))
-	rotated, err := NewSealer(testKey(2), testKey(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, _ := NewSealer(testKey(3))
-	data := map[string]string{KeyCode: testCode}
-	aad := []byte("job")
-
-	blob, err := old.seal(data, aad)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := rotated.open(blob, aad); err != nil || got[KeyCode] != testCode {
-		t.Errorf("a previous key does not open an old blob: %v %v", got, err)
-	}
-	newBlob, _ := rotated.seal(data, aad)
-	if _, err := old.open(newBlob, aad); err == nil {
-		t.Error("the new key did not seal: the old sealer opens its blob")
-	}
-	if _, err := other.open(blob, aad); err == nil {
-		t.Error("a wrong key opens the blob")
-	}
-	if _, err := old.open(blob, []byte("another job")); err == nil {
-		t.Error("the blob opens for another job")
-	}
-	tampered := bytes.Clone(blob)
-	tampered[len(tampered)-1] ^= 1
-	for name, b := range map[string][]byte{"tampered": tampered, "empty": nil, "version": append([]byte{9}, blob[1:]...), "short": blob[:5]} {
-		if _, err := old.open(b, aad); err == nil {
-			t.Errorf("%s blob opens", name)
-		}
-	}
-	for _, k := range [][]byte{nil, make([]byte, 16), make([]byte, 33)} {
-		if _, err := NewSealer(k); err == nil {
-			t.Errorf("NewSealer accepted a %d-byte key", len(k))
-		}
-	}
-	if _, err := NewSealer(testKey(1), make([]byte, 8)); err == nil {
-		t.Error("NewSealer accepted a short previous key")
-	}
 }
 
 // fakeSender records messages and answers with scripted errors (nil: sent).
@@ -244,7 +197,7 @@ func TestWorker(t *testing.T) {
 		errs      []error
 		attempt   int
 		expiresAt time.Time
-		sealer    *Sealer // nil: the queue's
+		sealer    *seal.Sealer // nil: the queue's
 		change    func(*SendJob)
 		wantErr   bool
 		wantSends int
@@ -264,7 +217,7 @@ func TestWorker(t *testing.T) {
 		{name: "data moved to another number", change: func(j *SendJob) { j.To = "+96560000000" }, wantSends: 0, wantLog: []string{"cannot be opened"}},
 		{name: "purpose changed under the job", change: func(j *SendJob) { j.Purpose = PurposeReset }, wantSends: 0, wantLog: []string{"cannot be opened"}},
 		{name: "data that no longer renders", change: func(j *SendJob) {
-			j.Sealed, _ = mustSealer(t, testKey(1)).seal(map[string]string{KeyApp: "Gatehouse", KeyCode: testCode}, j.aad())
+			j.Sealed, _ = mustSealer(t, testKey(1)).Seal(map[string]string{KeyApp: "Gatehouse", KeyCode: testCode}, j.aad())
 		}, wantSends: 0, wantLog: []string{"level=ERROR", "cannot be rendered", `data \"Minutes\"`}},
 	}
 	for _, tt := range tests {
@@ -326,9 +279,9 @@ func TestWorker(t *testing.T) {
 	})
 }
 
-func mustSealer(t *testing.T, key []byte, previous ...[]byte) *Sealer {
+func mustSealer(t *testing.T, key []byte, previous ...[]byte) *seal.Sealer {
 	t.Helper()
-	s, err := NewSealer(key, previous...)
+	s, err := seal.NewSealer(key, previous...)
 	if err != nil {
 		t.Fatal(err)
 	}
