@@ -55,6 +55,8 @@ func openRecords(ctx context.Context, cfg *config.Config, logger *slog.Logger, w
 		PollInterval:  cfg.Jobs.PollInterval,
 		FetchCooldown: cfg.Jobs.FetchCooldown,
 		Logger:        logger,
+		// Only a node that runs jobs schedules them; its handler is registered by registerPurge.
+		Periodic: []jobs.Periodic{purgePeriodic(cfg)},
 	}
 	switch cfg.DatabaseBackend() {
 	case records.BackendPostgres:

@@ -26,8 +26,8 @@ import (
 // another node (or by `gatehouse keys rotate`) is picked up well within the activation delay.
 const keyRefreshInterval = time.Minute
 
-// buildAuth builds the authentication services on the app's stores and registers the email job.
-// It must run before the job queue starts. The returned stop function ends its background work.
+// buildAuth builds the authentication services on the app's stores and registers the email and purge
+// jobs. It must run before the job queue starts. The returned stop function ends its background work.
 func (a *app) buildAuth(ctx context.Context) (_ *httpapi.Auth, stop func(), err error) {
 	cfg, logger := a.cfg, a.logger
 	secrets, err := loadSecrets(cfg)
@@ -61,6 +61,9 @@ func (a *app) buildAuth(ctx context.Context) (_ *httpapi.Auth, stop func(), err 
 	worker := mail.NewWorker(mail.WorkerDeps{Sender: sender, Deliveries: a.db, Sealer: mailSealer, From: cfg.SMTP.From, Limiter: limiter, Logger: logger})
 	if err := jobs.Handle(a.workers, worker.Work); err != nil {
 		return nil, nil, fmt.Errorf("register the email job: %w", err)
+	}
+	if err := a.registerPurge(); err != nil {
+		return nil, nil, err
 	}
 
 	// SMS: a provider, or the dev outbox; sent by a durable job whose data (the codes) is sealed.

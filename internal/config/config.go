@@ -31,6 +31,7 @@ type Config struct {
 	Log      Log
 	Sentry   Sentry
 	Jobs     Jobs
+	Purge    Purge
 	Metrics  Metrics
 
 	// SecretKey is the master secret (base64, at least 32 bytes) from which gatehouse derives the
@@ -128,6 +129,14 @@ type Jobs struct {
 	PollInterval time.Duration // GATEHOUSE_JOBS_POLL_INTERVAL
 	// FetchCooldown is GATEHOUSE_JOBS_FETCH_COOLDOWN: the least time between two fetches.
 	FetchCooldown time.Duration
+}
+
+// Purge configures the periodic job that deletes records no longer of use (ended sessions and their
+// refresh tokens, spent email verifications).
+type Purge struct {
+	Interval time.Duration // GATEHOUSE_PURGE_INTERVAL: how often the job runs
+	// Retention is GATEHOUSE_PURGE_RETENTION: how long a record stays after it ended.
+	Retention time.Duration
 }
 
 // Metrics configures the /metrics endpoint.

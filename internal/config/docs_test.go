@@ -30,6 +30,7 @@ var sectionTitles = map[string]string{
 	"log":      "Logging",
 	"sentry":   "Error reporting (Sentry)",
 	"jobs":     "Job queue",
+	"purge":    "Data retention",
 	"metrics":  "Metrics",
 	"secret":   "Secrets",
 	"token":    "Access tokens",

@@ -502,6 +502,26 @@ var keyTable = []key{
 		},
 	}.with(durationVar(func(c *Config) *time.Duration { return &c.Jobs.FetchCooldown }, "25ms")),
 
+	// Purge.
+	key{
+		env: "GATEHOUSE_PURGE_INTERVAL", file: "purge.interval", def: "1h",
+		doc: "How often the purge job deletes records no longer of use (ended sessions and their refresh " +
+			"tokens, expired or used email verifications). One node of the cluster enqueues it.",
+		accepts: "duration from 1m to 24h",
+		check: func(c *Config) error {
+			return checkDurationBetween(c.Purge.Interval, time.Minute, 24*time.Hour)
+		},
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Purge.Interval }, "1h")),
+	key{
+		env: "GATEHOUSE_PURGE_RETENTION", file: "purge.retention", def: "168h",
+		doc: "How long a record stays after it ended (a session expired or was revoked, a verification " +
+			"expired or was used) before the purge job deletes it, so that operators can still look at it.",
+		accepts: "duration from 1h to 8760h",
+		check: func(c *Config) error {
+			return checkDurationBetween(c.Purge.Retention, time.Hour, 8760*time.Hour)
+		},
+	}.with(durationVar(func(c *Config) *time.Duration { return &c.Purge.Retention }, "168h")),
+
 	// Metrics.
 	key{
 		env: "GATEHOUSE_METRICS_ENABLED", file: "metrics.enabled", def: "true",

@@ -43,6 +43,22 @@ type Config struct {
 	FailedRetention time.Duration
 	// Logger receives the queue's warnings and errors (River's own logs below warn are dropped).
 	Logger *slog.Logger
+	// Periodic lists the jobs enqueued on a schedule. Every node may list them, since only the
+	// cluster's leader (elected through the database) enqueues them; a node that runs no jobs
+	// ignores them.
+	Periodic []Periodic
+}
+
+// Periodic is a job enqueued at a fixed interval, into the default queue. A run that outlasts the
+// interval does not hold the next one back, so the handler must tolerate two runs at once.
+type Periodic struct {
+	// Interval is the time between two enqueues; it must be positive.
+	Interval time.Duration
+	// Args builds the payload of each run.
+	Args func() Args
+	// RunOnStart enqueues a run as soon as a node becomes leader, rather than an Interval later:
+	// with long intervals and restarts, a job could otherwise never come due.
+	RunOnStart bool
 }
 
 // withDefaults returns c with every zero field set to its default; pollDefault replaces

@@ -79,6 +79,7 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], workers *Workers, cfg Co
 		RetryPolicy:                 newBackoff(cfg.RetryBase, cfg.RetryMax),
 		Schema:                      opts.Schema,
 	}
+	var err error
 	queues := map[string]bool{river.QueueDefault: true}
 	for name := range cfg.Queues {
 		queues[name] = true
@@ -88,6 +89,9 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], workers *Workers, cfg Co
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
 		for name, n := range cfg.Queues {
 			rc.Queues[name] = river.QueueConfig{MaxWorkers: max(n, 1)}
+		}
+		if rc.PeriodicJobs, err = periodicJobs(cfg.Periodic); err != nil {
+			return nil, err
 		}
 	}
 	client, err := river.NewClient(driver, rc)
@@ -113,6 +117,20 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], workers *Workers, cfg Co
 		return err
 	}}
 	return r, nil
+}
+
+// periodicJobs maps the configured periodic jobs to River's.
+func periodicJobs(list []Periodic) ([]*river.PeriodicJob, error) {
+	var out []*river.PeriodicJob
+	for i, p := range list {
+		if p.Interval <= 0 || p.Args == nil {
+			return nil, fmt.Errorf("jobs: periodic job %d: want a positive interval and an Args function", i)
+		}
+		out = append(out, river.NewPeriodicJob(river.PeriodicInterval(p.Interval),
+			func() (river.JobArgs, *river.InsertOpts) { return p.Args(), nil },
+			&river.PeriodicJobOpts{RunOnStart: p.RunOnStart}))
+	}
+	return out, nil
 }
 
 // Start starts this node's workers. Cancelling ctx later stops them abruptly (River's hard stop),

@@ -53,6 +53,8 @@ type Store interface {
 	AuditWriter
 	MailDeliveries
 	token.KeyStore
+	// Purging runs outside transactions, one short statement per table.
+	Purger
 }
 
 // Tx is a unit of work.

@@ -36,6 +36,7 @@ func RunQueue(t *testing.T, newDatabase func(t *testing.T) RecordsOpener) {
 		{"StartStopWithoutHandlers", queueNoHandlers},
 		{"UnknownQueue", queueUnknownQueue},
 		{"ConcurrentEnqueue", queueConcurrentEnqueue},
+		{"Periodic", queuePeriodic},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

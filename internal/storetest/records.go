@@ -40,6 +40,9 @@ func RunRecords(t *testing.T, newDatabase func(t *testing.T) RecordsOpener) {
 		{"Timeout/Cancelled", recordsTimeoutCancelled},
 		{"Timeout/Deadline", recordsTimeoutDeadline},
 		{"Timeout/InsideTx", recordsTimeoutInTx},
+		{"Purge/Rules", recordsPurgeRules},
+		{"Purge/Batches", recordsPurgeBatches},
+		{"Purge/Limit", recordsPurgeLimit},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
