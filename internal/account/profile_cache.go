@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/cachemap"
 	"github.com/gatehouse/gatehouse/internal/ephemeral"
 )
 
@@ -105,28 +106,10 @@ func (n *nearCache) store(a *gatehouse.Account, epoch uint64, now time.Time) {
 	if sh.epoch != epoch || !n.active.Load() {
 		return
 	}
-	if _, ok := sh.m[a.ID]; !ok && len(sh.m) >= n.perShard {
-		sh.evict(now, n.perShard)
+	if _, ok := sh.m[a.ID]; !ok {
+		cachemap.MakeRoom(sh.m, n.perShard, func(e nearEntry) bool { return !now.Before(e.expires) })
 	}
 	sh.m[a.ID] = nearEntry{account: public(a), expires: now.Add(n.ttl)}
-}
-
-// evict makes room in a full shard: expired entries go, then arbitrary ones (an evicted entry costs
-// one read of the ephemeral store), down to 7/8 of the limit so that the next stores do not scan
-// again.
-func (sh *nearShard) evict(now time.Time, limit int) {
-	for k, e := range sh.m {
-		if !now.Before(e.expires) {
-			delete(sh.m, k)
-		}
-	}
-	target := limit - max(limit/8, 1)
-	for k := range sh.m {
-		if len(sh.m) <= target {
-			break
-		}
-		delete(sh.m, k)
-	}
 }
 
 // drop forgets the account's entry and fails the stores of the reads in flight in its shard.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/cachemap"
 	"github.com/gatehouse/gatehouse/internal/ephemeral"
 )
 
@@ -190,23 +191,10 @@ func (c *RevocationChecker) shard(sessionID string) *checkerShard {
 	return &c.shards[maphash.String(c.seed, sessionID)%checkerShards]
 }
 
-// put stores an entry, first making room if the shard is full: expired entries go, then arbitrary
-// ones (an evicted answer costs one lookup), down to 7/8 of the limit so that the next inserts do
-// not scan again.
+// put stores an entry, first making room if the shard is full (cachemap.MakeRoom).
 func (sh *checkerShard) put(id string, e checkerEntry, now time.Time, limit int) {
-	if _, ok := sh.m[id]; !ok && len(sh.m) >= limit {
-		for k, v := range sh.m {
-			if !now.Before(v.expires) {
-				delete(sh.m, k)
-			}
-		}
-		target := limit - max(limit/8, 1)
-		for k := range sh.m {
-			if len(sh.m) <= target {
-				break
-			}
-			delete(sh.m, k)
-		}
+	if _, ok := sh.m[id]; !ok {
+		cachemap.MakeRoom(sh.m, limit, func(v checkerEntry) bool { return !now.Before(v.expires) })
 	}
 	sh.m[id] = e
 }
