@@ -145,6 +145,24 @@ func codeError(what string, err error) error {
 	return fail(what, err)
 }
 
+// renameField returns err with the field of its *gatehouse.Error renamed from one name to another,
+// for a request that names the field otherwise (the otp engine names a number "phone"; the sign-in
+// request calls it "identifier"). Other errors, and errors about other fields, stay as they are.
+func renameField(err error, from, to string) error {
+	var ge *gatehouse.Error
+	if !errors.As(err, &ge) || ge.Field != from {
+		return err
+	}
+	renamed := *ge
+	renamed.Field = to
+	if le, ok := err.(*otp.LimitError); ok {
+		copied := *le
+		copied.Err = &renamed
+		return &copied
+	}
+	return &renamed
+}
+
 // preferredLocale is the account's language when it has one, else the request's.
 func preferredLocale(a *gatehouse.Account, requested string) string {
 	if a != nil && a.Locale != "" {
@@ -489,7 +507,7 @@ func (s *Service) LoginOTPStart(ctx context.Context, in LoginCodeRequest, meta s
 	}
 	dec, err := s.otp.CheckAndReserve(ctx, req)
 	if err != nil {
-		return StartResult{}, codeError("login code start", err)
+		return StartResult{}, renameField(codeError("login code start", err), phone.Field, "identifier")
 	}
 	code, ttl, err := s.otp.Issue(ctx, otp.PurposeLogin, dest.subject())
 	if err != nil {

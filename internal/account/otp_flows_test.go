@@ -447,7 +447,14 @@ func TestCodeLimitsSurfaceAsLimitErrors(t *testing.T) {
 		_, err = svc.PhoneChangeStart(t.Context(), e.create(t, nil).ID, e.clock.Now(), account.PhoneCodeRequest{Phone: "+96550000053"}, ip)
 		wantLimit(t, "IP quota", err, gatehouse.ERATELIMITED, otp.ReasonIPQuota)
 		_, err = svc.RegisterPhoneStart(t.Context(), account.PhoneCodeRequest{Phone: "+966501234567"}, client(3))
-		wantError(t, "country", err, gatehouse.EFORBIDDEN, otp.ReasonCountryBlocked)
+		if ge := wantError(t, "country", err, gatehouse.EFORBIDDEN, otp.ReasonCountryBlocked); ge.Field != "phone" {
+			t.Errorf("country refusal of a sign-up names field %q, want phone", ge.Field)
+		}
+		// A sign-in code request names the number "identifier"; so does its refusal.
+		_, err = svc.LoginOTPStart(t.Context(), account.LoginCodeRequest{Identifier: "+966501234568"}, client(5))
+		if ge := wantError(t, "country at sign-in", err, gatehouse.EFORBIDDEN, otp.ReasonCountryBlocked); ge.Field != "identifier" {
+			t.Errorf("country refusal of a sign-in code names field %q, want identifier", ge.Field)
+		}
 		// An unknown identifier meets the same limits as a known one.
 		_, err = svc.LoginOTPStart(t.Context(), account.LoginCodeRequest{Identifier: "+96550000052"}, client(4))
 		wantLimit(t, "sign-in code again", err, gatehouse.ERATELIMITED, otp.ReasonCooldown)
