@@ -152,7 +152,7 @@ func (a *app) buildAuth(ctx context.Context) (_ *httpapi.Auth, stop func(), err 
 		DefaultRegion:        cfg.OTP.DefaultRegion,
 		NotifyExistingBySMS:  cfg.SMS.NotifyExisting,
 		AppName:              cfg.SMS.AppName,
-		PublicURL:            cfg.PublicURL,
+		PublicURL:            cfg.AccountLinkURL(),
 		DefaultRoles:         cfg.Account.DefaultRoles,
 		AllowUnverifiedLogin: cfg.Account.AllowUnverifiedLogin,
 		ResendCooldown:       resendCooldown(cfg.Account.VerifyResendCooldown),

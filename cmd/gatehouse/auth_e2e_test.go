@@ -522,3 +522,34 @@ func flipFirst(s string) string {
 	}
 	return "A" + s[1:]
 }
+
+// TestEmailLinksOpenTheLinkURL checks that the links in emails start with GATEHOUSE_ACCOUNT_LINK_URL
+// (the front end) when it is set, and with GATEHOUSE_PUBLIC_URL otherwise.
+func TestEmailLinksOpenTheLinkURL(t *testing.T) {
+	be := backends(t)[0]
+	for _, tc := range []struct {
+		name  string
+		extra map[string]string
+		want  string
+	}{
+		{"link URL set", map[string]string{"GATEHOUSE_ACCOUNT_LINK_URL": "http://app.localhost:3000/"},
+			"http://app.localhost:3000/verify-email?token="},
+		{"public URL", nil, "http://localhost:8080/verify-email?token="},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			extra := map[string]string{"GATEHOUSE_PUBLIC_URL": "http://localhost:8080"}
+			for k, v := range tc.extra {
+				extra[k] = v
+			}
+			srv := startServer(t, authEnv(be, extra))
+			c := apitest.NewClient(t, srv.URL)
+			if r := c.Post("/api/v1/auth/register", map[string]any{"email": "links@example.com", "password": testPassword}); r.Status != http.StatusAccepted {
+				t.Fatalf("register = %d %s", r.Status, r.Body)
+			}
+			m := waitMail(t, c, "links@example.com", linkToken)
+			if !strings.Contains(m.Text, tc.want) {
+				t.Fatalf("the verification email does not link to %s…:\n%s", tc.want, m.Text)
+			}
+		})
+	}
+}

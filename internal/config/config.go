@@ -241,6 +241,17 @@ type Account struct {
 	DefaultRoles         []string      // GATEHOUSE_ACCOUNT_DEFAULT_ROLES
 	AllowUnverifiedLogin bool          // GATEHOUSE_ACCOUNT_ALLOW_UNVERIFIED_LOGIN
 	VerifyResendCooldown time.Duration // GATEHOUSE_ACCOUNT_VERIFY_RESEND_COOLDOWN
+	// LinkURL is GATEHOUSE_ACCOUNT_LINK_URL: the base of the pages links in emails open; "" means
+	// PublicURL (see AccountLinkURL).
+	LinkURL string
+}
+
+// AccountLinkURL returns the base URL of the pages that links in emails open.
+func (c *Config) AccountLinkURL() string {
+	if c.Account.LinkURL != "" {
+		return c.Account.LinkURL
+	}
+	return c.PublicURL
 }
 
 // Cookies configures the cookie mode for browser clients.

@@ -222,6 +222,7 @@ func TestParse(t *testing.T) {
 		{"GATEHOUSE_ACCOUNT_DEFAULT_ROLES", "customer, beta", []string{"customer", "beta"}, func(c *Config) any { return c.Account.DefaultRoles }},
 		{"GATEHOUSE_ACCOUNT_ALLOW_UNVERIFIED_LOGIN", "true", true, func(c *Config) any { return c.Account.AllowUnverifiedLogin }},
 		{"GATEHOUSE_ACCOUNT_VERIFY_RESEND_COOLDOWN", "2m", 2 * time.Minute, func(c *Config) any { return c.Account.VerifyResendCooldown }},
+		{"GATEHOUSE_ACCOUNT_LINK_URL", "https://app.example.com/", "https://app.example.com", func(c *Config) any { return c.Account.LinkURL }},
 		{"GATEHOUSE_COOKIES_ENABLED", "false", false, func(c *Config) any { return c.Cookies.Enabled }},
 		{"GATEHOUSE_OTP_DEFAULT_REGION", "kw", "KW", func(c *Config) any { return c.OTP.DefaultRegion }},
 		{"GATEHOUSE_OTP_TTL", "10m", 10 * time.Minute, func(c *Config) any { return c.OTP.TTL }},
@@ -307,6 +308,11 @@ func TestErrors(t *testing.T) {
 		{"duration negative", env{"GATEHOUSE_DATABASE_BUSY_TIMEOUT": "-1s"}, []string{`GATEHOUSE_DATABASE_BUSY_TIMEOUT: -1s is out of range (at least 0s)`}},
 		{"duration range", env{"GATEHOUSE_JOBS_POLL_INTERVAL": "10ms"}, []string{`GATEHOUSE_JOBS_POLL_INTERVAL: 10ms is out of range (100ms to 1h)`}},
 		{"shutdown delay range", env{"GATEHOUSE_HTTP_SHUTDOWN_DELAY": "11m"}, []string{`GATEHOUSE_HTTP_SHUTDOWN_DELAY: 11m is out of range (0s to 10m)`}},
+		{"link URL", env{"GATEHOUSE_ACCOUNT_LINK_URL": "app.example.com"}, []string{
+			`GATEHOUSE_ACCOUNT_LINK_URL: "app.example.com" is not an absolute http:// or https:// URL without query, like https://app.example.com`}},
+		{"link URL query", env{"GATEHOUSE_ACCOUNT_LINK_URL": "https://app.example.com/?next=1"}, []string{
+			`GATEHOUSE_ACCOUNT_LINK_URL: "https://app.example.com/?next=1" is not an absolute http:// or https:// URL without query, like https://app.example.com`}},
+		{"link URL http in development", env{"GATEHOUSE_ACCOUNT_LINK_URL": "http://app.example.com"}, nil},
 		{"purge interval range", env{"GATEHOUSE_PURGE_INTERVAL": "30s"}, []string{`GATEHOUSE_PURGE_INTERVAL: 30s is out of range (1m to 24h)`}},
 		{"purge retention range", env{"GATEHOUSE_PURGE_RETENTION": "9000h"}, []string{`GATEHOUSE_PURGE_RETENTION: 9000h is out of range (1h to 8760h)`}},
 		{"int", env{"GATEHOUSE_DATABASE_MAX_CONNS": "ten"}, []string{`GATEHOUSE_DATABASE_MAX_CONNS: "ten" is not a whole number`}},
@@ -436,6 +442,16 @@ func TestProduction(t *testing.T) {
 			t.Errorf("SentryEnvironment = %q", got)
 		}
 	})
+	t.Run("links follow the public URL unless set", func(t *testing.T) {
+		c := mustLoad(t, with(env{}), nil, "")
+		if got := c.AccountLinkURL(); got != c.PublicURL {
+			t.Errorf("AccountLinkURL = %q, want the public URL %q", got, c.PublicURL)
+		}
+		c = mustLoad(t, with(env{"GATEHOUSE_ACCOUNT_LINK_URL": "https://app.example.com/"}), nil, "")
+		if got := c.AccountLinkURL(); got != "https://app.example.com" {
+			t.Errorf("AccountLinkURL = %q, want https://app.example.com", got)
+		}
+	})
 	t.Run("explicit shutdown delay wins", func(t *testing.T) {
 		c := mustLoad(t, with(env{"GATEHOUSE_HTTP_SHUTDOWN_DELAY": "0s"}), nil, "")
 		if c.HTTP.ShutdownDelay != 0 {
@@ -453,6 +469,9 @@ func TestProduction(t *testing.T) {
 		{"plain http", env{"GATEHOUSE_PUBLIC_URL": "http://auth.example.com"},
 			`GATEHOUSE_PUBLIC_URL: "http://auth.example.com" must use https:// in production (plain http is accepted only for localhost)`},
 		{"default public URL is fine", env{"GATEHOUSE_PUBLIC_URL": ""}, ""},
+		{"plain http link URL", env{"GATEHOUSE_ACCOUNT_LINK_URL": "http://app.example.com"},
+			`GATEHOUSE_ACCOUNT_LINK_URL: "http://app.example.com" must use https:// in production (plain http is accepted only for localhost)`},
+		{"https link URL", env{"GATEHOUSE_ACCOUNT_LINK_URL": "https://app.example.com"}, ""},
 		{"no secret key", env{"GATEHOUSE_SECRET_KEY": ""}, "GATEHOUSE_SECRET_KEY: required in production (generate one with `openssl rand -base64 32`)"},
 		{"short secret key", env{"GATEHOUSE_SECRET_KEY": "c2hvcnQ="}, "GATEHOUSE_SECRET_KEY: decodes to 5 bytes; at least 32 are needed"},
 		{"secret key not base64", env{"GATEHOUSE_SECRET_KEY": "not base64 at all!"}, "GATEHOUSE_SECRET_KEY: is not base64"},

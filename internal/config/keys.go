@@ -695,6 +695,22 @@ var keyTable = []key{
 		},
 	}.with(durationVar(func(c *Config) *time.Duration { return &c.Account.VerifyResendCooldown }, "60s")),
 	key{
+		env: "GATEHOUSE_ACCOUNT_LINK_URL", file: "account.link_url", def: "",
+		doc: "Base URL of the web pages that links in emails open (`/verify-email?token=…`, `/login`, " +
+			"`/forgot-password`): your front end, when it is not served at `GATEHOUSE_PUBLIC_URL`. Empty: " +
+			"`GATEHOUSE_PUBLIC_URL`.",
+		accepts: "empty, or an absolute `http://` or `https://` URL without query or fragment; a trailing `/` is dropped; `https://` in production unless the host is localhost",
+		check: func(c *Config) error {
+			if c.Account.LinkURL == "" {
+				return nil
+			}
+			return checkBaseURL(c, c.Account.LinkURL, "https://app.example.com")
+		},
+	}.with(binding{
+		set: func(c *Config, v string) error { c.Account.LinkURL = trimTrailingSlash(v); return nil },
+		get: func(c *Config) string { return c.Account.LinkURL },
+	}),
+	key{
 		env: "GATEHOUSE_COOKIES_ENABLED", file: "cookies.enabled", def: "true",
 		doc:     "Offer the cookie mode to browser clients (tokens in `__Host-` HttpOnly cookies, CSRF-protected).",
 		accepts: "true or false",

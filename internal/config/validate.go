@@ -139,9 +139,12 @@ func checkBothOrNeither(this, other, otherName string) error {
 
 // checkPublicURL accepts an absolute http(s) URL without credentials, query or fragment; production
 // requires https unless the host is the local machine.
-func checkPublicURL(c *Config) error {
-	v := c.PublicURL
-	bad := fmt.Errorf("%q is not an absolute http:// or https:// URL without query, like https://auth.example.com", v)
+func checkPublicURL(c *Config) error { return checkBaseURL(c, c.PublicURL, "https://auth.example.com") }
+
+// checkBaseURL checks a base URL of links: absolute, http(s), without user, query or fragment, and
+// https in production unless the host is local.
+func checkBaseURL(c *Config, v, example string) error {
+	bad := fmt.Errorf("%q is not an absolute http:// or https:// URL without query, like %s", v, example)
 	u, err := url.Parse(v)
 	if err != nil || u.Host == "" || u.Hostname() == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		return bad
