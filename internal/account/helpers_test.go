@@ -2,11 +2,7 @@ package account_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sync"
@@ -14,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/account"
@@ -27,11 +22,11 @@ import (
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/postgres"
 	"github.com/gatehouse/gatehouse/internal/records"
-	"github.com/gatehouse/gatehouse/internal/redis"
 	"github.com/gatehouse/gatehouse/internal/seal"
 	"github.com/gatehouse/gatehouse/internal/session"
 	"github.com/gatehouse/gatehouse/internal/sms"
 	"github.com/gatehouse/gatehouse/internal/sqlite"
+	"github.com/gatehouse/gatehouse/internal/testdb"
 	"github.com/gatehouse/gatehouse/internal/token"
 	"github.com/gatehouse/gatehouse/internal/token/tokentest"
 )
@@ -113,14 +108,7 @@ var testJobs = jobs.Config{Workers: 2, PollInterval: 10 * time.Millisecond, Retr
 
 func openSQLiteMemory(t testing.TB, c *tokentest.Clock, w *jobs.Workers) (records.Store, ephemeral.Store) {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "gatehouse.db"), Workers: w, Jobs: testJobs})
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
+	db, _ := testdb.SQLite(t, sqlite.Options{Workers: w, Jobs: testJobs})
 	eph := memory.New(c.Now)
 	t.Cleanup(func() { _ = eph.Close() })
 	return db, eph
@@ -128,69 +116,8 @@ func openSQLiteMemory(t testing.TB, c *tokentest.Clock, w *jobs.Workers) (record
 
 func openPostgresRedis(t testing.TB, _ *tokentest.Clock, w *jobs.Workers) (records.Store, ephemeral.Store) {
 	t.Helper()
-	pgURL, redisURL := os.Getenv("GATEHOUSE_TEST_POSTGRES_URL"), os.Getenv("GATEHOUSE_TEST_REDIS_URL")
-	if pgURL == "" || redisURL == "" {
-		t.Skip("set GATEHOUSE_TEST_POSTGRES_URL and GATEHOUSE_TEST_REDIS_URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable and redis://127.0.0.1:6379/0) to run the PostgreSQL+Redis tests")
-	}
-	suffix := randomHex(8)
-	schema := "gh_test_" + suffix
-	t.Cleanup(func() { dropSchema(t, pgURL, schema) })
-	db, err := postgres.Open(t.Context(), postgres.Options{URL: pgURL, Schema: schema, MaxConns: 8, Workers: w, Jobs: testJobs})
-	if err != nil {
-		t.Fatalf("postgres.Open: %v", err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	eph, err := redis.New(t.Context(), redis.Options{URL: redisURL, KeyPrefix: "gatehouse-test:" + suffix + ":"})
-	if err != nil {
-		t.Fatalf("redis.New: %v", err)
-	}
-	t.Cleanup(func() {
-		deletePrefix(t, eph)
-		_ = eph.Close()
-	})
-	return db, eph
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func dropSchema(t testing.TB, url, schema string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Errorf("drop schema %s: %v", schema, err)
-		return
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-		t.Errorf("drop schema %s: %v", schema, err)
-	}
-}
-
-// deletePrefix removes the test's keys.
-func deletePrefix(t testing.TB, s *redis.Store) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var keys []string
-	iter := s.Client().Scan(ctx, 0, s.KeyPrefix()+"*", 500).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if iter.Err() != nil {
-		return
-	}
-	if len(keys) > 0 {
-		if err := s.Client().Del(ctx, keys...).Err(); err != nil {
-			t.Errorf("clean up %s: %v", s.KeyPrefix(), err)
-		}
-	}
+	db, _ := testdb.Postgres(t, postgres.Options{MaxConns: 8, Workers: w, Jobs: testJobs})
+	return db, testdb.Redis(t)
 }
 
 // env is one backend pair with every real collaborator of the Service over it: the mail and SMS

@@ -3,7 +3,6 @@ package mail
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -27,6 +26,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/records"
 	"github.com/gatehouse/gatehouse/internal/seal"
 	"github.com/gatehouse/gatehouse/internal/sqlite"
+	"github.com/gatehouse/gatehouse/internal/testdb"
 )
 
 // recordsStore is a migrated store of record with its queue.
@@ -55,18 +55,7 @@ func openSQLite(t *testing.T, workers *jobs.Workers, cfg jobs.Config) recordsSto
 // openSQLiteIn opens a store like openSQLite and also returns the directory of its files.
 func openSQLiteIn(t *testing.T, workers *jobs.Workers, cfg jobs.Config) (recordsStore, string) {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(dir, "gatehouse.db"), Workers: workers, Jobs: cfg})
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	migrate(t, db)
-	return db, dir
+	return testdb.SQLite(t, sqlite.Options{Workers: workers, Jobs: cfg})
 }
 
 func openPostgres(t *testing.T, workers *jobs.Workers, cfg jobs.Config) recordsStore {
@@ -78,60 +67,7 @@ func openPostgres(t *testing.T, workers *jobs.Workers, cfg jobs.Config) recordsS
 // openPostgresIn opens a store like openPostgres and also returns its schema.
 func openPostgresIn(t *testing.T, workers *jobs.Workers, cfg jobs.Config) (recordsStore, string) {
 	t.Helper()
-	url := os.Getenv("GATEHOUSE_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("PostgreSQL tests skipped: set GATEHOUSE_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run them")
-	}
-	schema := "gh_test_mail_" + strings.ToLower(rand.Text()[:12])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	db, err := postgres.Open(t.Context(), postgres.Options{URL: url, Schema: schema, MaxConns: 4, Workers: workers, Jobs: cfg})
-	if err != nil {
-		t.Fatalf("postgres.Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	migrate(t, db)
-	return db, schema
-}
-
-func migrate(t *testing.T, db recordsStore) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-}
-
-// startQueue starts the store's workers and stops them when the test ends (before the store
-// closes: cleanups run last-registered first).
-func startQueue(t *testing.T, db recordsStore) {
-	t.Helper()
-	if err := db.Queue().Start(context.WithoutCancel(t.Context())); err != nil {
-		t.Fatalf("start queue: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := db.Queue().Stop(ctx); err != nil {
-			t.Errorf("stop queue: %v", err)
-		}
-	})
+	return testdb.Postgres(t, postgres.Options{Workers: workers, Jobs: cfg})
 }
 
 // waitFor polls cond, at most a bounded time, until it holds.
@@ -267,7 +203,7 @@ func TestQueueAndSendEndToEnd(t *testing.T) {
 				t.Errorf("queued record = %+v", d)
 			}
 
-			startQueue(t, db)
+			testdb.StartQueue(t, db.Queue())
 			msgs := srv.waitMessages(t, 1)
 			waitFor(t, "the delivery to be recorded as sent", func() bool { return delivery(t, db, d.ID).Status == gatehouse.MailSent })
 
@@ -415,7 +351,7 @@ func TestSendFailsAfterLastAttempt(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := queueOne(t, db, time.Time{})
-			startQueue(t, db)
+			testdb.StartQueue(t, db.Queue())
 			waitFor(t, "the delivery to fail", func() bool { return delivery(t, db, d.ID).Status == gatehouse.MailFailed })
 			got := delivery(t, db, d.ID)
 			if got.Attempts != 3 || !strings.Contains(got.LastError, "451") || !strings.Contains(got.LastError, "Mailbox busy, try later") {

@@ -2,28 +2,23 @@ package session_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/ephemeral"
 	"github.com/gatehouse/gatehouse/internal/memory"
 	"github.com/gatehouse/gatehouse/internal/postgres"
 	"github.com/gatehouse/gatehouse/internal/records"
-	"github.com/gatehouse/gatehouse/internal/redis"
 	"github.com/gatehouse/gatehouse/internal/session"
 	"github.com/gatehouse/gatehouse/internal/sqlite"
+	"github.com/gatehouse/gatehouse/internal/testdb"
 )
 
 // clock is a settable time source shared by the service, the ephemeral store (memory) and the
@@ -117,14 +112,7 @@ func backends() []backend {
 
 func openSQLiteMemory(t testing.TB, c *clock) (records.Store, ephemeral.Store) {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "gatehouse.db")})
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
+	db, _ := testdb.SQLite(t, sqlite.Options{})
 	eph := memory.New(c.Now)
 	t.Cleanup(func() { _ = eph.Close() })
 	return db, eph
@@ -132,69 +120,8 @@ func openSQLiteMemory(t testing.TB, c *clock) (records.Store, ephemeral.Store) {
 
 func openPostgresRedis(t testing.TB, _ *clock) (records.Store, ephemeral.Store) {
 	t.Helper()
-	pgURL, redisURL := os.Getenv("GATEHOUSE_TEST_POSTGRES_URL"), os.Getenv("GATEHOUSE_TEST_REDIS_URL")
-	if pgURL == "" || redisURL == "" {
-		t.Skip("set GATEHOUSE_TEST_POSTGRES_URL and GATEHOUSE_TEST_REDIS_URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable and redis://127.0.0.1:6379/0) to run the PostgreSQL+Redis tests")
-	}
-	suffix := randomHex(8)
-	schema := "gh_test_" + suffix
-	t.Cleanup(func() { dropSchema(t, pgURL, schema) })
-	db, err := postgres.Open(t.Context(), postgres.Options{URL: pgURL, Schema: schema, MaxConns: 8})
-	if err != nil {
-		t.Fatalf("postgres.Open: %v", err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	eph, err := redis.New(t.Context(), redis.Options{URL: redisURL, KeyPrefix: "gatehouse-test:" + suffix + ":"})
-	if err != nil {
-		t.Fatalf("redis.New: %v", err)
-	}
-	t.Cleanup(func() {
-		deletePrefix(t, eph)
-		_ = eph.Close()
-	})
-	return db, eph
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func dropSchema(t testing.TB, url, schema string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Errorf("drop schema %s: %v", schema, err)
-		return
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-		t.Errorf("drop schema %s: %v", schema, err)
-	}
-}
-
-// deletePrefix removes the test's keys (the store may already be closed by the test).
-func deletePrefix(t testing.TB, s *redis.Store) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var keys []string
-	iter := s.Client().Scan(ctx, 0, s.KeyPrefix()+"*", 500).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		return // closed by the test: nothing more to do through it
-	}
-	if len(keys) > 0 {
-		if err := s.Client().Del(ctx, keys...).Err(); err != nil {
-			t.Errorf("clean up %s: %v", s.KeyPrefix(), err)
-		}
-	}
+	db, _ := testdb.Postgres(t, postgres.Options{MaxConns: 8})
+	return db, testdb.Redis(t)
 }
 
 // testOptions are the service options of the tests: short lifetimes are not needed, the clock moves.

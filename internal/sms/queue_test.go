@@ -3,7 +3,6 @@ package sms
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/records"
 	"github.com/gatehouse/gatehouse/internal/requestid"
 	"github.com/gatehouse/gatehouse/internal/sqlite"
+	"github.com/gatehouse/gatehouse/internal/testdb"
 )
 
 // store is a migrated store of record with its queue.
@@ -35,76 +35,12 @@ func fastJobs() jobs.Config {
 
 func openSQLite(t *testing.T, workers *jobs.Workers) (store, string) {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(dir, "gatehouse.db"), Workers: workers, Jobs: fastJobs()})
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	migrate(t, db)
-	return db, dir
+	return testdb.SQLite(t, sqlite.Options{Workers: workers, Jobs: fastJobs()})
 }
 
 func openPostgres(t *testing.T, workers *jobs.Workers) (store, string) {
 	t.Helper()
-	url := os.Getenv("GATEHOUSE_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("PostgreSQL tests skipped: set GATEHOUSE_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run them")
-	}
-	schema := "gh_test_sms_" + strings.ToLower(rand.Text()[:12])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	db, err := postgres.Open(t.Context(), postgres.Options{URL: url, Schema: schema, MaxConns: 4, Workers: workers, Jobs: fastJobs()})
-	if err != nil {
-		t.Fatalf("postgres.Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	migrate(t, db)
-	return db, schema
-}
-
-func migrate(t *testing.T, db store) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-}
-
-// startQueue starts the store's workers and stops them when the test ends (before the store
-// closes: cleanups run last-registered first).
-func startQueue(t *testing.T, db store) {
-	t.Helper()
-	if err := db.Queue().Start(context.WithoutCancel(t.Context())); err != nil {
-		t.Fatalf("start queue: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := db.Queue().Stop(ctx); err != nil {
-			t.Errorf("stop queue: %v", err)
-		}
-	})
+	return testdb.Postgres(t, postgres.Options{Workers: workers, Jobs: fastJobs()})
 }
 
 // waitFor polls cond, at most a bounded time, until it holds.
@@ -147,7 +83,7 @@ func TestQueueEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			db, where := b.open(t, workers)
-			startQueue(t, db)
+			testdb.StartQueue(t, db.Queue())
 
 			ctx := requestid.NewContext(t.Context(), "req-e2e-1")
 			msg := loginOutgoing()
